@@ -1,0 +1,5 @@
+import sys
+
+from mmae.cli import main
+
+sys.exit(main())

@@ -1,0 +1,329 @@
+"""Typed configuration: dataclasses that load from and save to YAML or JSON.
+
+Every prepared dataset and every run directory stores the exact `Config` it
+was made with (`config.yaml`), so a model can always be rebuilt and a run can
+refuse data whose features it was not trained on.
+
+Example:
+
+>>> config = Config.load("flite16k", overrides=["train.batch_size=8"])
+>>> config.audio.sample_rate
+16000
+"""
+
+import dataclasses
+import json
+import os
+import typing
+
+import yaml
+
+from mmae.text.symbols import get_symbols
+
+PRESET_DIR = os.path.join(os.path.dirname(__file__), "configs")
+
+
+@dataclasses.dataclass
+class AudioConfig:
+    """How waveforms are loaded and turned into log-mel frames.
+
+    Argument names follow `tf.signal` (`frame_length`, `frame_step`,
+    `fft_length`, `lower_edge_hertz`, `upper_edge_hertz`).
+    """
+
+    sample_rate: int = 22050
+    fft_length: int = 1024
+    frame_length: int = 1024
+    frame_step: int = 256
+    num_mels: int = 80
+    lower_edge_hertz: float = 0.0
+    upper_edge_hertz: float = 8000.0
+    # "slaney" matches librosa's default mel scale and area normalization;
+    # "htk" is tf.signal.linear_to_mel_weight_matrix as is.
+    mel_scale: str = "slaney"
+    # 1.0: magnitude mel spectrogram; 2.0: power.
+    power: float = 1.0
+    # log(max(mel, log_floor)) per element, so no example's floor depends on
+    # another example in the batch.
+    log_floor: float = 1e-5
+    # Pad by fft_length // 2 on both sides, like librosa's center=True.
+    center: bool = True
+    # Loading: resample other rates (else a mismatch is a bad clip).
+    resample: bool = True
+    # Upsampling cannot restore missing bandwidth, so a lower source rate is a
+    # bad clip unless this is set.
+    allow_upsampling: bool = False
+    trim_silence: bool = True
+    trim_top_db: float = 40.0
+    peak_normalize: bool = True
+    peak_level: float = 0.95
+
+    def __post_init__(self):
+        if self.mel_scale not in ("slaney", "htk"):
+            raise ValueError(f"audio.mel_scale must be 'slaney' or 'htk', got {self.mel_scale!r}.")
+        if self.frame_length > self.fft_length:
+            raise ValueError(
+                f"audio.frame_length ({self.frame_length}) must not exceed "
+                f"audio.fft_length ({self.fft_length})."
+            )
+        if not 0 <= self.lower_edge_hertz < self.upper_edge_hertz <= self.sample_rate / 2:
+            raise ValueError(
+                "Need 0 <= audio.lower_edge_hertz < audio.upper_edge_hertz <= sample_rate / 2, got "
+                f"{self.lower_edge_hertz}, {self.upper_edge_hertz}, sample_rate {self.sample_rate}."
+            )
+
+    @property
+    def frames_per_second(self):
+        return self.sample_rate / self.frame_step
+
+
+@dataclasses.dataclass
+class TextConfig:
+    """How text becomes token ids."""
+
+    # "characters" or "phonemes" (phonemizer with the espeak-ng backend).
+    tokenizer: str = "characters"
+    # A frozen, versioned symbol set from mmae.text.symbols.
+    symbol_set: str = "chars-v1"
+    # The symbols themselves, filled in from `symbol_set` and saved with every
+    # dataset and run so that a later change of the set is caught.
+    symbols: str = ""
+    language: str = "en-us"
+    normalize: bool = True
+
+    def __post_init__(self):
+        if self.tokenizer not in ("characters", "phonemes"):
+            raise ValueError(
+                f"text.tokenizer must be 'characters' or 'phonemes', got {self.tokenizer!r}."
+            )
+        if not self.symbols:
+            self.symbols = get_symbols(self.symbol_set)
+
+    @property
+    def vocab_size(self):
+        return len(self.symbols)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which clips `mmae prepare` keeps and how it shards them."""
+
+    min_duration: float = 0.5
+    max_duration: float = 12.0
+    max_tokens: int = 256
+    # Held-out clips are chosen by a hash of the clip id, so the split does
+    # not change when rows are added, removed or reordered.
+    validation_fraction: float = 0.05
+    clips_per_shard: int = 128
+    # Also store the processed PCM (int16) next to the mel frames.
+    store_audio: bool = False
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How batches are formed and fed to the training step."""
+
+    batch_size: int = 16
+    # Frame-length buckets: a batch is padded to its bucket's boundary, so a
+    # jit-compiled step sees at most len(bucket_boundaries) + 1 shapes.
+    bucket_boundaries: list[int] = dataclasses.field(
+        default_factory=lambda: [200, 300, 400, 550, 750]
+    )
+    # Scale each bucket's batch size so every batch holds about the same
+    # number of frames (batch_size is the size of the shortest bucket).
+    bucket_by_frames: bool = True
+    shuffle_buffer: int = 512
+    cache: bool = False
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class Config:
+    audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
+    text: TextConfig = dataclasses.field(default_factory=TextConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        return _from_dict(cls, values, prefix="")
+
+    @classmethod
+    def load(cls, source=None, overrides=()):
+        """Loads a preset name, a YAML/JSON file or a dict, then applies overrides.
+
+        Args:
+            source: None (defaults), a preset name from `mmae/configs/`, a path
+                to a `.yaml`/`.yml`/`.json` file (local or `gs://`), or a dict.
+            overrides: strings like `"audio.sample_rate=16000"`.
+        """
+        if source is None:
+            values = {}
+        elif isinstance(source, dict):
+            values = source
+        else:
+            values = _read_mapping(_resolve_source(str(source)))
+        config = cls.from_dict(values)
+        return config.with_overrides(overrides) if overrides else config
+
+    def save(self, path):
+        """Writes YAML (or JSON when the path ends in `.json`)."""
+        text = (
+            json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+            if path.endswith(".json")
+            else yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        )
+        _write_text(path, text)
+
+    def with_overrides(self, overrides):
+        values = self.to_dict()
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise ValueError(f"Override {item!r} is not of the form section.key=value.")
+            section, _, field = key.strip().partition(".")
+            if section not in values or not field or field not in values[section]:
+                raise ValueError(f"Unknown config key {key.strip()!r} in override {item!r}.")
+            values[section][field] = yaml.safe_load(raw) if raw.strip() else ""
+            # A changed symbol set must re-derive its symbols.
+            if key.strip() == "text.symbol_set":
+                values["text"]["symbols"] = ""
+        return Config.from_dict(values)
+
+
+# Settings that change what a feature frame or a token id means. A model
+# trained on one value cannot read data made with another.
+FEATURE_KEYS = {
+    "audio": (
+        "sample_rate",
+        "fft_length",
+        "frame_length",
+        "frame_step",
+        "num_mels",
+        "lower_edge_hertz",
+        "upper_edge_hertz",
+        "mel_scale",
+        "power",
+        "log_floor",
+        "center",
+    ),
+    "text": ("tokenizer", "symbols", "language"),
+}
+
+
+class IncompatibleConfigError(ValueError):
+    pass
+
+
+def check_compatible(expected, found, what="data"):
+    """Raises IncompatibleConfigError if `found` features differ from `expected`.
+
+    Args:
+        expected: the Config a model or run was made with.
+        found: the Config stored with the data (or checkpoint) being loaded.
+        what: a name for `found` in the message, e.g. a path.
+    """
+    differences = []
+    for section, keys in FEATURE_KEYS.items():
+        for key in keys:
+            want = getattr(getattr(expected, section), key)
+            got = getattr(getattr(found, section), key)
+            if want != got:
+                differences.append(f"{section}.{key}: expected {want!r}, {what} has {got!r}")
+    if differences:
+        raise IncompatibleConfigError(
+            f"{what} was made with different feature settings:\n  "
+            + "\n  ".join(differences)
+            + "\nPrepare the data again with this config, or train with the data's config."
+        )
+
+
+def _from_dict(cls, values, prefix):
+    if not isinstance(values, dict):
+        raise ValueError(f"Config section {prefix.rstrip('.') or '(top)'} must be a mapping.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"Unknown config keys: {', '.join(prefix + k for k in unknown)}.")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _from_dict(hint, value or {}, prefix + name + ".")
+        else:
+            kwargs[name] = _coerce(value, hint, prefix + name)
+    return cls(**kwargs)
+
+
+def _coerce(value, hint, name):
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{name} must be a list, got {value!r}.")
+        (item_type,) = typing.get_args(hint)[:1]
+        return [_coerce(v, item_type, name) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{name} must be true or false, got {value!r}.")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(f"{name} must be an integer, got {value!r}.")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"{name} must be a number, got {value!r}.")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{name} must be a string, got {value!r}.")
+    return value
+
+
+def _resolve_source(source):
+    if os.path.splitext(source)[1] in (".yaml", ".yml", ".json") or "/" in source:
+        return source
+    preset = os.path.join(PRESET_DIR, source + ".yaml")
+    if os.path.exists(preset):
+        return preset
+    presets = sorted(f[:-5] for f in os.listdir(PRESET_DIR) if f.endswith(".yaml"))
+    raise ValueError(f"No config file or preset named {source!r}; presets: {', '.join(presets)}.")
+
+
+def _read_mapping(path):
+    text = _read_text(path)
+    values = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    return values or {}
+
+
+def _read_text(path):
+    if path.startswith("gs://"):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path) as f:
+            return f.read()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _write_text(path, text):
+    if path.startswith("gs://"):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(text)
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,446 @@
+"""`mmae prepare`: a corpus in, sharded TFRecords with features, statistics and a report out.
+
+The unit of work is a shard. Each shard is written to a temporary name,
+renamed into place, and only then marked finished by its sidecar
+`<shard>.json`; a rerun skips shards with a sidecar, so an interrupted run
+resumes and never mistakes a half-written shard for a finished one. Bad clips
+are skipped and listed with their reason; nothing stops a large corpus
+half-way unless `strict` asks for it.
+
+Paths may be local or `gs://` (through `tf.io.gfile`), so the same command
+prepares data for a Colab TPU.
+
+Example:
+
+>>> config = Config.load("flite16k")
+>>> summary = prepare("data/sample", "prepared/sample", config)
+>>> summary["splits"]["train"]["num_clips"]
+"""
+
+import collections
+import concurrent.futures
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+import warnings
+
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from mmae.config import Config, check_compatible
+from mmae.datasets import readers, records
+
+SPLITS = ("train", "validation")
+FORMAT_VERSION = 1
+
+
+class PrepareError(RuntimeError):
+    pass
+
+
+def prepare(source, out_dir, config, *, jobs=None, strict=False, overwrite=False, progress=True):
+    """Prepares a corpus into `out_dir`.
+
+    Args:
+        source: corpus directory or manifest (see `readers.read_corpus`).
+        out_dir: output directory, local or `gs://`.
+        config: the `Config` whose audio, text and data sections apply.
+        jobs: worker processes (default: all cores).
+        strict: fail on any bad row instead of skipping it.
+        overwrite: discard what `out_dir` already holds from an earlier run.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        The dataset summary that is also written to `out_dir/dataset.json`.
+    """
+    start = time.time()
+    utterances, row_problems = readers.read_corpus(source)
+    row_problems = [{"where": p.where, "reason": p.reason} for p in row_problems]
+    if strict and row_problems:
+        raise PrepareError(_problem_text("bad rows in the corpus (strict mode)", row_problems))
+    if not utterances:
+        raise PrepareError(f"No usable rows in {source}.")
+    speakers = sorted({u.speaker for u in utterances})
+    plan = _plan(utterances, speakers, config)
+
+    tf.io.gfile.makedirs(out_dir)
+    if overwrite:
+        _remove_outputs(out_dir)
+    _check_or_write_config(out_dir, config)
+    _check_or_write_plan(out_dir, plan, source)
+    _remove_temporary_files(out_dir)
+
+    pending = [
+        s for s in plan["shards"] if not tf.io.gfile.exists(_sidecar_path(out_dir, s["name"]))
+    ]
+    total = sum(len(s["clips"]) for s in plan["shards"])
+    done = total - sum(len(s["clips"]) for s in pending)
+    _run_shards(out_dir, pending, config, jobs, progress, total, done)
+
+    sidecars = [_read_json(_sidecar_path(out_dir, s["name"])) for s in plan["shards"]]
+    summary = _summarize(plan, sidecars, row_problems, config, source, time.time() - start)
+    _write_report(out_dir, summary)
+    clip_problems = [p for sidecar in sidecars for p in sidecar["problems"]]
+    if strict and clip_problems:
+        raise PrepareError(_problem_text("bad clips (strict mode); see report.md", clip_problems))
+    _write_json(os.path.join(out_dir, "dataset.json"), summary)
+    return summary
+
+
+def load_dataset_info(data_dir):
+    """Reads `dataset.json` of a prepared directory, with a clear error if unfinished."""
+    path = os.path.join(data_dir, "dataset.json")
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"{data_dir} is not a finished prepared dataset (no dataset.json); "
+            f"run `mmae prepare SOURCE {data_dir}` (it resumes where it stopped)."
+        )
+    return _read_json(path)
+
+
+def split_of(clip_id, validation_fraction):
+    """Deterministic split from a hash of the clip id alone."""
+    digest = hashlib.sha1(clip_id.encode("utf-8")).digest()
+    position = int.from_bytes(digest[:8], "big") / 2.0**64
+    return "validation" if position < validation_fraction else "train"
+
+
+def _plan(utterances, speakers, config):
+    """Assigns every clip to a split and a shard, deterministically."""
+    by_split = {split: [] for split in SPLITS}
+    for u in utterances:
+        by_split[split_of(u.clip_id, config.data.validation_fraction)].append(u)
+    # A tiny corpus may hash no clip into validation; keep at least one there.
+    if not by_split["validation"] and len(utterances) > 1 and config.data.validation_fraction > 0:
+        first = min(by_split["train"], key=lambda u: hashlib.sha1(u.clip_id.encode()).digest())
+        by_split["train"].remove(first)
+        by_split["validation"].append(first)
+    speaker_ids = {name: i for i, name in enumerate(speakers)}
+    shards = []
+    for split in SPLITS:
+        # Hash order mixes speakers and sentence lengths across shards.
+        clips = sorted(by_split[split], key=lambda u: hashlib.sha1(u.clip_id.encode()).digest())
+        count = max(1, -(-len(clips) // config.data.clips_per_shard)) if clips else 0
+        for index in range(count):
+            chunk = clips[index::count]
+            shards.append(
+                {
+                    "name": f"{split}-{index:05d}-of-{count:05d}",
+                    "split": split,
+                    "clips": [
+                        [u.clip_id, u.audio_path, u.text, speaker_ids[u.speaker]] for u in chunk
+                    ],
+                }
+            )
+    return {"speakers": speakers, "shards": shards}
+
+
+def _run_shards(out_dir, shards, config, jobs, progress, total, done):
+    if not shards:
+        return
+    jobs = min(jobs or os.cpu_count() or 1, len(shards))
+    config_dict = config.to_dict()
+    bar = tqdm.tqdm(total=total, initial=done, unit="clip", desc="prepare", disable=not progress)
+    try:
+        if jobs == 1:
+            for shard in shards:
+                _write_shard(out_dir, shard, config_dict, bar.update)
+            return
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager:
+            ticks = manager.Queue()
+            with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=_init_worker
+            ) as pool:
+                futures = [
+                    pool.submit(_write_shard, out_dir, shard, config_dict, ticks.put)
+                    for shard in shards
+                ]
+                try:
+                    _follow(futures, ticks, bar)
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    finally:
+        bar.close()
+
+
+def _follow(futures, ticks, bar):
+    pending = set(futures)
+    while pending:
+        finished, pending = concurrent.futures.wait(pending, timeout=0.2)
+        while not ticks.empty():
+            bar.update(ticks.get())
+        for future in finished:
+            future.result()  # re-raise a worker's unexpected failure
+    while not ticks.empty():
+        bar.update(ticks.get())
+
+
+def _init_worker():
+    # Each worker is one of `jobs` processes; more threads would oversubscribe.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+_WORKER_CACHE = {}
+
+
+def _featurizer(config_dict):
+    """Builds (once per process) the tokenizer and the compiled mel function."""
+    key = json.dumps(config_dict, sort_keys=True)
+    if key not in _WORKER_CACHE:
+        from mmae.audio.features import MelSpectrogram
+        from mmae.text import tokenizer_from_config
+
+        config = Config.from_dict(config_dict)
+        layer = MelSpectrogram(**_mel_kwargs(config.audio))
+        mel_fn = tf.function(layer, input_signature=[tf.TensorSpec([None], tf.float32)])
+        _WORKER_CACHE.clear()
+        _WORKER_CACHE[key] = (config, tokenizer_from_config(config.text), mel_fn)
+    return _WORKER_CACHE[key]
+
+
+def _mel_kwargs(audio):
+    names = (
+        "sample_rate",
+        "fft_length",
+        "frame_length",
+        "frame_step",
+        "num_mels",
+        "lower_edge_hertz",
+        "upper_edge_hertz",
+        "mel_scale",
+        "power",
+        "log_floor",
+        "center",
+    )
+    return {name: getattr(audio, name) for name in names}
+
+
+def _write_shard(out_dir, shard, config_dict, tick):
+    """Writes one shard and its sidecar; returns nothing (the sidecar is the result)."""
+    from mmae.audio.io import AudioError, load_audio
+    from mmae.text import EmptyTextError, normalize_text
+
+    config, tokenizer, mel_fn = _featurizer(config_dict)
+    audio, data = config.audio, config.data
+    final_path = _shard_path(out_dir, shard["name"])
+    tmp_path = f"{final_path}.tmp-{os.getpid()}"
+    problems, lengths, durations = [], [], []
+    unknown = collections.Counter()
+    mel_sum = np.zeros(audio.num_mels, np.float64)
+    mel_square_sum = np.zeros(audio.num_mels, np.float64)
+    num_frames_total = 0
+    with tf.io.TFRecordWriter(tmp_path) as writer:
+        for clip_id, audio_path, text, speaker_id in shard["clips"]:
+            try:
+                with warnings.catch_warnings():
+                    # Unknown characters are counted and reported once, not per clip.
+                    warnings.simplefilter("ignore")
+                    before = collections.Counter(tokenizer.unknown_counts)
+                    tokens = tokenizer.encode(text, clip_id=clip_id)
+                    unknown.update(tokenizer.unknown_counts - before)
+                if len(tokens) > data.max_tokens:
+                    raise _Skip(
+                        f"text too long: {len(tokens)} tokens > data.max_tokens {data.max_tokens}"
+                    )
+                waveform = load_audio(
+                    audio_path,
+                    audio.sample_rate,
+                    resample=audio.resample,
+                    allow_upsampling=audio.allow_upsampling,
+                    trim_silence=audio.trim_silence,
+                    trim_top_db=audio.trim_top_db,
+                    peak_normalize=audio.peak_normalize,
+                    peak_level=audio.peak_level,
+                )
+                duration = len(waveform) / audio.sample_rate
+                if duration < data.min_duration:
+                    raise _Skip(
+                        f"too short: {duration:.2f} s < data.min_duration {data.min_duration} s"
+                    )
+                if duration > data.max_duration:
+                    raise _Skip(
+                        f"too long: {duration:.2f} s > data.max_duration {data.max_duration} s"
+                    )
+                mel = mel_fn(tf.constant(waveform, tf.float32)).numpy()
+            except (_Skip, AudioError, EmptyTextError) as error:
+                problems.append({"where": clip_id, "reason": str(error)})
+            except Exception as error:  # a decoder crash must not stop a large corpus
+                problems.append(
+                    {"where": clip_id, "reason": f"unexpected {type(error).__name__}: {error}"}
+                )
+            else:
+                pcm = waveform if data.store_audio else None
+                shown_text = normalize_text(text) if config.text.normalize else text
+                writer.write(records.serialize(clip_id, speaker_id, shown_text, tokens, mel, pcm))
+                lengths.append([clip_id, int(mel.shape[0]), len(tokens)])
+                durations.append(duration)
+                mel_sum += mel.sum(axis=0)
+                mel_square_sum += np.square(mel, dtype=np.float64).sum(axis=0)
+                num_frames_total += mel.shape[0]
+            tick(1)
+    tf.io.gfile.rename(tmp_path, final_path, overwrite=True)
+    sidecar = {
+        "name": shard["name"],
+        "split": shard["split"],
+        "num_clips": len(lengths),
+        "lengths": lengths,
+        "seconds": float(sum(durations)),
+        "num_frames": int(num_frames_total),
+        "mel_sum": mel_sum.tolist(),
+        "mel_square_sum": mel_square_sum.tolist(),
+        "unknown_characters": dict(unknown),
+        "problems": problems,
+    }
+    # Written last: its presence is what marks the shard finished.
+    _write_json(_sidecar_path(out_dir, shard["name"]), sidecar)
+
+
+class _Skip(Exception):
+    pass
+
+
+def _summarize(plan, sidecars, row_problems, config, source, seconds):
+    splits = {}
+    for split in SPLITS:
+        parts = [s for s in sidecars if s["split"] == split]
+        splits[split] = {
+            "shards": [s["name"] + ".tfrecord" for s in parts],
+            "num_clips": sum(s["num_clips"] for s in parts),
+            "num_frames": sum(s["num_frames"] for s in parts),
+            "hours": sum(s["seconds"] for s in parts) / 3600.0,
+            "lengths": [length for s in parts for length in s["lengths"]],
+        }
+    train = [s for s in sidecars if s["split"] == "train"] or sidecars
+    frames = max(1, sum(s["num_frames"] for s in train))
+    mean = np.sum([s["mel_sum"] for s in train], axis=0) / frames
+    square = np.sum([s["mel_square_sum"] for s in train], axis=0) / frames
+    std = np.sqrt(np.maximum(square - mean**2, 1e-8))
+    unknown = collections.Counter()
+    for s in sidecars:
+        unknown.update(s["unknown_characters"])
+    skipped = row_problems + [p for s in sidecars for p in s["problems"]]
+    return {
+        "format_version": FORMAT_VERSION,
+        "source": str(source),
+        "speakers": plan["speakers"],
+        "splits": splits,
+        "mel_mean": mean.tolist(),
+        "mel_std": std.tolist(),
+        "unknown_characters": dict(unknown.most_common()),
+        "skipped": skipped,
+        "seconds_to_prepare": seconds,
+        "config": config.to_dict(),
+    }
+
+
+def _write_report(out_dir, summary):
+    report = {key: value for key, value in summary.items() if key != "config"}
+    report["splits"] = {
+        name: {k: v for k, v in split.items() if k != "lengths"}
+        for name, split in summary["splits"].items()
+    }
+    _write_json(os.path.join(out_dir, "report.json"), report)
+    lines = [f"# Prepared dataset report\n\nSource: `{summary['source']}`\n"]
+    lines.append("| split | clips | hours | frames |\n|---|---|---|---|")
+    for name, split in summary["splits"].items():
+        lines.append(
+            f"| {name} | {split['num_clips']} | {split['hours']:.3f} | {split['num_frames']} |"
+        )
+    if summary["speakers"] != [""]:
+        lines.append(f"\nSpeakers: {', '.join(summary['speakers'])}")
+    reasons = collections.Counter(_reason_kind(s["reason"]) for s in summary["skipped"])
+    lines.append(f"\n## Skipped: {len(summary['skipped'])}\n")
+    for kind, count in reasons.most_common():
+        lines.append(f"- {kind}: {count}")
+    if summary["skipped"]:
+        lines.append("\n| where | reason |\n|---|---|")
+        lines += [f"| {s['where']} | {s['reason']} |" for s in summary["skipped"]]
+    if summary["unknown_characters"]:
+        dropped = ", ".join(f"{c!r} x{n}" for c, n in summary["unknown_characters"].items())
+        lines.append(f"\n## Unknown characters dropped\n\n{dropped}")
+    _write_text(os.path.join(out_dir, "report.md"), "\n".join(lines) + "\n")
+
+
+def _reason_kind(reason):
+    return reason.split(":")[0]
+
+
+def _problem_text(title, problems):
+    rows = [f"  {p['where']}: {p['reason']}" for p in problems[:20]]
+    more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+    return f"{len(problems)} {title}:\n" + "\n".join(rows) + more
+
+
+def _check_or_write_config(out_dir, config):
+    path = os.path.join(out_dir, "config.yaml")
+    if tf.io.gfile.exists(path):
+        stored = Config.load(path)
+        check_compatible(stored, config, what=f"this config (vs. {path})")
+        if stored.data != config.data:
+            raise PrepareError(
+                f"{out_dir} was prepared with different data settings ({path}); "
+                "use another directory or --overwrite."
+            )
+    else:
+        config.save(path)
+
+
+def _check_or_write_plan(out_dir, plan, source):
+    path = os.path.join(out_dir, "plan.json")
+    if tf.io.gfile.exists(path):
+        if _read_json(path) != plan:
+            raise PrepareError(
+                f"The corpus {source} changed since {out_dir} was started (different clips or "
+                "text); use another directory or --overwrite."
+            )
+    else:
+        _write_json(path, plan)
+
+
+def _remove_outputs(out_dir):
+    for name in tf.io.gfile.listdir(out_dir):
+        if name.startswith(SPLITS) or name in (
+            "config.yaml",
+            "plan.json",
+            "dataset.json",
+            "report.json",
+            "report.md",
+        ):
+            tf.io.gfile.remove(os.path.join(out_dir, name))
+
+
+def _remove_temporary_files(out_dir):
+    for name in tf.io.gfile.listdir(out_dir):
+        if ".tmp-" in name:
+            tf.io.gfile.remove(os.path.join(out_dir, name))
+
+
+def _shard_path(out_dir, name):
+    return os.path.join(out_dir, name + ".tfrecord")
+
+
+def _sidecar_path(out_dir, name):
+    return os.path.join(out_dir, name + ".json")
+
+
+def _read_json(path):
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def _write_json(path, value):
+    _write_text(path, json.dumps(value, indent=1))
+
+
+def _write_text(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)

@@ -1,0 +1,50 @@
+"""Shared fixtures: small corpora built from the committed sample (data/sample)."""
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE = os.path.join(REPO, "data", "sample")
+
+
+def sample_rows(count):
+    """The first `count` (clip_id, text, audio_path) rows of the committed sample."""
+    rows = []
+    with open(os.path.join(SAMPLE, "metadata.csv"), encoding="utf-8") as f:
+        for line in f:
+            clip_id, text, _ = line.rstrip("\n").split("|")
+            wavs = os.path.join(SAMPLE, "wavs")
+            (name,) = [n for n in os.listdir(wavs) if os.path.splitext(n)[0] == clip_id]
+            rows.append((clip_id, text, os.path.join(wavs, name)))
+            if len(rows) == count:
+                break
+    return rows
+
+
+def make_ljspeech(root, rows):
+    """Writes an LJSpeech-layout corpus of (clip_id, text, audio_path) rows."""
+    os.makedirs(os.path.join(root, "wavs"), exist_ok=True)
+    lines = []
+    for clip_id, text, path in rows:
+        shutil.copy(path, os.path.join(root, "wavs", clip_id + os.path.splitext(path)[1]))
+        lines.append(f"{clip_id}|{text}|{text}")
+    with open(os.path.join(root, "metadata.csv"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return str(root)
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    """An LJSpeech-layout corpus of 12 real flite clips."""
+    return make_ljspeech(tmp_path / "corpus", sample_rows(12))
+
+
+@pytest.fixture
+def tiny_config():
+    from mmae.config import Config
+
+    return Config.load("tiny")
