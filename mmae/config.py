@@ -120,21 +120,101 @@ class DataConfig:
 
 
 @dataclasses.dataclass
+class ModelConfig:
+    """The cross-modal autoencoder's sizes (see mmae.models)."""
+
+    # "mmae": the cross-modal autoencoder; "seed_baseline": the seed
+    # document's dense Encoder(128, 64) / Decoder(64, 128, out).
+    architecture: str = "mmae"
+    latent_dim: int = 128
+    hidden_dim: int = 192
+    num_heads: int = 2
+    text_encoder_layers: int = 4
+    audio_encoder_layers: int = 3
+    decoder_layers: int = 6
+    kernel_size: int = 5
+    dropout: float = 0.1
+    # Speaker embedding size; used only when the data has several speakers.
+    speaker_dim: int = 64
+    # The aligner's own small text and mel encoders.
+    aligner_dim: int = 80
+    # Beta-binomial prior strength (1.0 as in Badlani et al. 2021).
+    prior_scaling: float = 1.0
+    duration_predictor_layers: int = 2
+
+    def __post_init__(self):
+        if self.architecture not in ("mmae", "seed_baseline"):
+            raise ValueError(
+                f"model.architecture must be 'mmae' or 'seed_baseline', got {self.architecture!r}."
+            )
+
+
+@dataclasses.dataclass
 class TrainConfig:
-    """How batches are formed and fed to the training step."""
+    """How batches are formed and how the model is optimized."""
 
     batch_size: int = 16
     # Frame-length buckets: a batch is padded to its bucket's boundary, so a
-    # jit-compiled step sees at most len(bucket_boundaries) + 1 shapes.
+    # jit-compiled step sees at most len(bucket_boundaries) shapes. Clips
+    # longer than the last boundary are skipped by the input pipeline.
     bucket_boundaries: list[int] = dataclasses.field(
-        default_factory=lambda: [200, 300, 400, 550, 750]
+        default_factory=lambda: [200, 300, 400, 550, 700, 870]
     )
     # Scale each bucket's batch size so every batch holds about the same
-    # number of frames (batch_size is the size of the shortest bucket).
+    # number of frames (batch_size is the size of the longest bucket).
     bucket_by_frames: bool = True
     shuffle_buffer: int = 512
     cache: bool = False
     seed: int = 0
+
+    # "joint", "separate" (audio autoencoder first, then the text side into
+    # its frozen latent space) or "self_supervised" (masked-frame
+    # pretraining of the audio autoencoder, then joint fine-tuning).
+    regime: str = "joint"
+    steps: int = 20000
+    # Steps of the first stage of the "separate" and "self_supervised" regimes.
+    pretrain_steps: int = 2000
+    # Fraction of frames masked in self-supervised pretraining.
+    mask_ratio: float = 0.3
+    learning_rate: float = 1e-3
+    warmup_steps: int = 500
+    weight_decay: float = 1e-6
+    clip_norm: float = 1.0
+    jit_compile: bool = True
+    # "none", "mixed_float16" (GPU, with loss scaling), "mixed_bfloat16" (TPU),
+    # or "auto" (bfloat16 on TPU, float16 on GPU, none on CPU).
+    mixed_precision: str = "none"
+    # Loss weights.
+    mel_text_weight: float = 1.0
+    mel_audio_weight: float = 1.0
+    consistency_weight: float = 0.1
+    forward_sum_weight: float = 1.0
+    binarization_weight: float = 1.0
+    # The binarization loss is ramped in linearly from start to start + ramp.
+    binarization_start: int = 1000
+    binarization_ramp: int = 1000
+    duration_weight: float = 0.1
+    # Observability and safety.
+    log_every: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    # Consecutive non-finite steps that stop training.
+    max_nonfinite_steps: int = 20
+    # Op determinism (slower); with a fixed seed, reruns give identical losses.
+    deterministic: bool = False
+
+    def __post_init__(self):
+        if self.regime not in ("joint", "separate", "self_supervised"):
+            raise ValueError(
+                "train.regime must be 'joint', 'separate' or 'self_supervised', "
+                f"got {self.regime!r}."
+            )
+        if self.mixed_precision not in ("none", "mixed_float16", "mixed_bfloat16", "auto"):
+            raise ValueError(
+                "train.mixed_precision must be none, mixed_float16, mixed_bfloat16 or auto, "
+                f"got {self.mixed_precision!r}."
+            )
 
 
 @dataclasses.dataclass
@@ -142,6 +222,7 @@ class Config:
     audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
     text: TextConfig = dataclasses.field(default_factory=TextConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def to_dict(self):

@@ -20,6 +20,8 @@ def test_bucket_plan_pads_tokens_per_bucket_and_scales_batches():
     assert buckets == [Bucket(100, 24, 12), Bucket(200, 40, 6), Bucket(300, 40, 4)]
     fixed = bucket_plan(lengths, [100, 200, 300], batch_size=4, bucket_by_frames=False)
     assert [b.batch_size for b in fixed] == [4, 4, 4]
+    replicas = bucket_plan(lengths, [100, 200, 300], batch_size=5, batch_multiple=2)
+    assert [b.batch_size for b in replicas] == [14, 6, 4]
     # An empty bucket still gets a valid (minimal) shape.
     assert bucket_plan([], [100], 2) == [Bucket(100, 8, 2)]
 

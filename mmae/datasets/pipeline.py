@@ -38,7 +38,7 @@ class Bucket:
     batch_size: int
 
 
-def bucket_plan(lengths, bucket_boundaries, batch_size, bucket_by_frames=True):
+def bucket_plan(lengths, bucket_boundaries, batch_size, bucket_by_frames=True, batch_multiple=1):
     """Fixed batch shapes for the clips described by `lengths`.
 
     Args:
@@ -47,6 +47,8 @@ def bucket_plan(lengths, bucket_boundaries, batch_size, bucket_by_frames=True):
             clip kept (longer clips are dropped by the pipeline).
         batch_size: the batch size of the longest bucket.
         bucket_by_frames: give shorter buckets proportionally larger batches.
+        batch_multiple: round every batch size down to a multiple of this
+            (the number of replicas that split each batch).
 
     Returns:
         One `Bucket` per boundary.
@@ -61,7 +63,8 @@ def bucket_plan(lengths, bucket_boundaries, batch_size, bucket_by_frames=True):
                 break
     buckets = []
     for boundary, tokens in zip(boundaries, longest_text, strict=True):
-        size = max(1, batch_size * boundaries[-1] // boundary) if bucket_by_frames else batch_size
+        size = batch_size * boundaries[-1] // boundary if bucket_by_frames else batch_size
+        size = max(batch_multiple, size // batch_multiple * batch_multiple)
         padded_tokens = max(TOKEN_MULTIPLE, -(-tokens // TOKEN_MULTIPLE) * TOKEN_MULTIPLE)
         buckets.append(Bucket(boundary, padded_tokens, size))
     return buckets
@@ -75,6 +78,7 @@ def make_dataset(
     training=None,
     batch_size=None,
     input_context=None,
+    batch_multiple=1,
     drop_remainder=False,
     with_text=False,
     deterministic=None,
@@ -91,6 +95,9 @@ def make_dataset(
             (default: config.train.batch_size).
         input_context: a `tf.distribute.InputContext`; shards are divided
             between input pipelines.
+        batch_multiple: every batch size is a multiple of this, so that
+            `strategy.experimental_distribute_dataset` can split each batch
+            evenly between replicas (pass `strategy.num_replicas_in_sync`).
         drop_remainder: drop the partial last batch of each bucket (finite
             datasets only), for fully static shapes.
         with_text: also yield `clip_id` and `text` strings.
@@ -111,7 +118,9 @@ def make_dataset(
         raise ValueError(f"{data_dir} has no clips in split {split!r}.")
 
     all_lengths = [row for s in info["splits"].values() for row in s["lengths"]]
-    buckets = bucket_plan(all_lengths, train.bucket_boundaries, batch_size, train.bucket_by_frames)
+    buckets = bucket_plan(
+        all_lengths, train.bucket_boundaries, batch_size, train.bucket_by_frames, batch_multiple
+    )
     max_frames = buckets[-1].max_frames
     too_long = sum(1 for row in info["splits"][split]["lengths"] if row[1] > max_frames)
     if too_long:
