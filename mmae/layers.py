@@ -1,0 +1,136 @@
+"""Building blocks shared by the encoders, the decoder and the aligner.
+
+Every block takes a `mask` ([batch, time] float, 1 on real steps) and keeps
+padded steps at zero, so a padded batch gives each example the same result
+it would get alone (up to the receptive field at the padding edge).
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+def serializable(cls):
+    return keras.saving.register_keras_serializable(package="mmae")(cls)
+
+
+def sinusoidal_positions(length, dim):
+    """[length, dim] sinusoidal position encodings (Vaswani et al. 2017)."""
+    positions = tf.cast(tf.range(length), tf.float32)[:, None]
+    rates = tf.exp(-math.log(10000.0) * tf.range(0, dim, 2, dtype=tf.float32) / dim)
+    angles = positions * rates[None, :]
+    return tf.reshape(tf.stack([tf.sin(angles), tf.cos(angles)], axis=-1), [length, -1])[:, :dim]
+
+
+@serializable
+class ConvBlock(keras.layers.Layer):
+    """Residual 1-D convolution -> ReLU -> layer norm -> dropout, masked."""
+
+    def __init__(self, hidden_dim, kernel_size=5, dropout=0.1, dilation_rate=1, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.dilation_rate = dilation_rate
+        self.conv = keras.layers.Conv1D(
+            hidden_dim,
+            kernel_size,
+            padding="same",
+            dilation_rate=dilation_rate,
+            dtype=self.dtype_policy,
+        )
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy)
+        self.drop = keras.layers.Dropout(dropout)
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.norm.build(input_shape[:-1] + (self.hidden_dim,))
+
+    def call(self, inputs, mask, training=False):
+        mask = tf.cast(mask, inputs.dtype)[..., None]
+        outputs = self.conv(inputs * mask)
+        outputs = self.drop(self.norm(tf.nn.relu(outputs)), training=training)
+        return (inputs + outputs) * mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            kernel_size=self.kernel_size,
+            dropout=self.dropout,
+            dilation_rate=self.dilation_rate,
+        )
+        return config
+
+
+@serializable
+class TransformerBlock(keras.layers.Layer):
+    """FastSpeech's feed-forward Transformer block: self-attention, then a conv FFN."""
+
+    def __init__(self, hidden_dim, num_heads=2, kernel_size=5, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.attention = keras.layers.MultiHeadAttention(
+            num_heads, hidden_dim // num_heads, dropout=dropout, dtype=self.dtype_policy
+        )
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy)
+        self.ffn_in = keras.layers.Conv1D(
+            2 * hidden_dim, kernel_size, padding="same", activation="relu", dtype=self.dtype_policy
+        )
+        self.ffn_out = keras.layers.Conv1D(hidden_dim, 1, dtype=self.dtype_policy)
+        self.ffn_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy)
+        self.drop = keras.layers.Dropout(dropout)
+
+    def build(self, input_shape):
+        self.attention.build(input_shape, input_shape)
+        self.attention_norm.build(input_shape)
+        self.ffn_in.build(input_shape)
+        self.ffn_out.build(input_shape[:-1] + (2 * self.hidden_dim,))
+        self.ffn_norm.build(input_shape)
+
+    def call(self, inputs, mask, training=False):
+        keep = tf.cast(mask, inputs.dtype)[..., None]
+        attention_mask = tf.cast(mask[:, None, :], tf.bool)
+        attended = self.attention(inputs, inputs, attention_mask=attention_mask, training=training)
+        hidden = self.attention_norm(inputs + self.drop(attended, training=training)) * keep
+        ffn = self.ffn_out(self.ffn_in(hidden))
+        return self.ffn_norm(hidden + self.drop(ffn, training=training)) * keep
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            kernel_size=self.kernel_size,
+            dropout=self.dropout,
+        )
+        return config
+
+
+def alignment_from_durations(durations, max_frames):
+    """One-hot frame-to-token alignment [batch, max_frames, tokens] from durations.
+
+    The length regulator of FastSpeech as a matrix: `alignment @ latents`
+    repeats each token's latent for its duration. `max_frames` may be a
+    Python int (static, for XLA) or a scalar tensor.
+
+    Args:
+        durations: [batch, tokens] int32 frames per token (0 on padding).
+        max_frames: number of output frames; frames past an example's total
+            duration are all-zero rows.
+    """
+    durations = tf.cast(durations, tf.int32)
+    ends = tf.cumsum(durations, axis=1)  # [B, T]
+    starts = ends - durations
+    frames = tf.range(max_frames, dtype=tf.int32)[None, :, None]  # [1, F, 1]
+    inside = tf.logical_and(frames >= starts[:, None, :], frames < ends[:, None, :])
+    return tf.cast(inside, tf.float32)
+
+
+def frame_mask_from_durations(durations, max_frames):
+    total = tf.reduce_sum(tf.cast(durations, tf.int32), axis=1)
+    return tf.sequence_mask(total, max_frames, dtype=tf.float32)

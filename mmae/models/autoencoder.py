@@ -1,0 +1,324 @@
+"""The cross-modal autoencoder: text and audio into one latent space, one decoder out.
+
+    tokens --TextEncoder--> token latents --(durations)--> frame latents --+
+                                                                           +--Decoder--> mel
+    mel ----AudioEncoder--> frame latents ---------------------------------+
+
+During training the durations come from the model's own aligner (soft
+alignment, forward-sum loss, monotonic alignment search), so no external
+aligner or teacher model is needed; at inference the duration predictor
+supplies them.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mmae import alignment, losses
+from mmae.layers import alignment_from_durations, frame_mask_from_durations, serializable
+from mmae.models.parts import Aligner, AudioEncoder, Decoder, DurationPredictor, TextEncoder
+
+# Which parts each training stage updates (see mmae.training.stages_for).
+STAGE_PARTS = {
+    "joint": (
+        "text_encoder",
+        "audio_encoder",
+        "decoder",
+        "aligner",
+        "duration_predictor",
+        "speakers",
+    ),
+    "audio_autoencoder": ("audio_encoder", "decoder", "speakers"),
+    "masked_pretrain": ("audio_encoder", "decoder", "speakers"),
+    "text_to_latent": ("text_encoder", "aligner", "duration_predictor"),
+}
+
+
+@serializable
+class CrossModalAutoencoder(keras.Model):
+    """Text and audio encoders sharing one latent space and one decoder.
+
+    Args:
+        vocab_size: number of text symbols.
+        num_mels: mel channels.
+        mel_mean, mel_std: per-channel statistics of the training data
+            (dataset.json); the model works on normalized mels and returns
+            log-mels in the data's own scale.
+        num_speakers: > 1 adds a speaker embedding of `speaker_dim`.
+        loss_weights: dict of the `TrainConfig` loss weights and ramps.
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        num_mels,
+        mel_mean,
+        mel_std,
+        num_speakers=1,
+        latent_dim=128,
+        hidden_dim=192,
+        num_heads=2,
+        text_encoder_layers=4,
+        audio_encoder_layers=3,
+        decoder_layers=6,
+        kernel_size=5,
+        dropout=0.1,
+        speaker_dim=64,
+        aligner_dim=80,
+        prior_scaling=1.0,
+        duration_predictor_layers=2,
+        loss_weights=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.num_mels = num_mels
+        self.mel_mean = [float(x) for x in mel_mean]
+        self.mel_std = [float(x) for x in mel_std]
+        self.num_speakers = num_speakers
+        self.latent_dim = latent_dim
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.text_encoder_layers = text_encoder_layers
+        self.audio_encoder_layers = audio_encoder_layers
+        self.decoder_layers = decoder_layers
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.speaker_dim = speaker_dim
+        self.aligner_dim = aligner_dim
+        self.prior_scaling = prior_scaling
+        self.duration_predictor_layers = duration_predictor_layers
+        self.loss_weights = dict(loss_weights or {})
+
+        self.text_encoder = TextEncoder(
+            vocab_size,
+            hidden_dim,
+            latent_dim,
+            text_encoder_layers,
+            num_heads,
+            kernel_size,
+            dropout,
+            name="text_encoder",
+        )
+        self.audio_encoder = AudioEncoder(
+            hidden_dim, latent_dim, audio_encoder_layers, kernel_size, dropout, name="audio_encoder"
+        )
+        self.decoder = Decoder(
+            hidden_dim, num_mels, decoder_layers, kernel_size, dropout, name="decoder"
+        )
+        self.aligner = Aligner(hidden_dim, aligner_dim, prior_scaling=prior_scaling, name="aligner")
+        self.duration_predictor = DurationPredictor(
+            hidden_dim, duration_predictor_layers, 3, dropout, name="duration_predictor"
+        )
+        # A speaker vector conditions the decoder only, so the shared latent
+        # space itself stays speaker-independent.
+        self.speakers = (
+            keras.Sequential(
+                [keras.layers.Embedding(num_speakers, speaker_dim), keras.layers.Dense(hidden_dim)],
+                name="speakers",
+            )
+            if num_speakers > 1
+            else None
+        )
+
+    def build(self, input_shape=None):
+        """Creates every part's weights by running all losses on a one-clip dummy batch.
+
+        The parts are used along several paths (text, audio, aligner), so no
+        single call builds them all; saving and stage variable lists need them
+        all to exist.
+        """
+        if self.built:
+            return
+        tokens, frames = 4, 8
+        dummy = {
+            "tokens": tf.ones([1, tokens], tf.int32),
+            "num_tokens": tf.constant([tokens]),
+            "mel": tf.zeros([1, frames, self.num_mels]),
+            "num_frames": tf.constant([frames]),
+            "speaker_id": tf.zeros([1], tf.int32),
+            "token_mask": tf.ones([1, tokens]),
+            "frame_mask": tf.ones([1, frames]),
+        }
+        self.compute_losses(dummy, stage="joint", training=False)
+        self.built = True
+
+    # -- the two encoders, the decoder ------------------------------------
+
+    def normalize(self, mel):
+        return (mel - tf.constant(self.mel_mean)) / tf.constant(self.mel_std)
+
+    def denormalize(self, mel):
+        return mel * tf.constant(self.mel_std) + tf.constant(self.mel_mean)
+
+    def encode_text(self, tokens, token_mask, training=False):
+        """Returns (encoder states [B, T, H], latents [B, T, latent_dim])."""
+        return self.text_encoder(tokens, token_mask, training=training)
+
+    def encode_audio(self, mel, frame_mask, training=False):
+        """Log-mels [B, F, M] -> latents [B, F, latent_dim]."""
+        return self.audio_encoder(self.normalize(mel), frame_mask, training=training)
+
+    def decode(self, latent, frame_mask, speaker_id=None, training=False):
+        """Latents [B, F, latent_dim] -> normalized log-mels [B, F, M]."""
+        condition = self.speakers(speaker_id) if self.speakers is not None else None
+        return self.decoder(latent, frame_mask, condition, training=training)
+
+    def call(self, inputs, training=False):
+        """Autoencodes `inputs["mel"]` (for Keras build/summary); see compute_losses."""
+        latent = self.encode_audio(inputs["mel"], inputs["frame_mask"], training)
+        return self.denormalize(
+            self.decode(latent, inputs["frame_mask"], inputs.get("speaker_id"), training)
+        )
+
+    # -- training ----------------------------------------------------------
+
+    def trainable_variables_for(self, stage):
+        parts = [
+            getattr(self, name) for name in STAGE_PARTS[stage] if getattr(self, name) is not None
+        ]
+        return [v for part in parts for v in part.trainable_variables]
+
+    def compute_losses(self, batch, *, stage="joint", step=0, training=True):
+        """All losses of one stage on a padded batch; "loss" is their weighted sum."""
+        weights = self.loss_weights
+        frame_mask, token_mask = batch["frame_mask"], batch["token_mask"]
+        speaker_id = batch["speaker_id"]
+        target = self.normalize(batch["mel"]) * frame_mask[..., None]
+        results = {}
+        total = tf.constant(0.0)
+
+        if stage in ("joint", "audio_autoencoder", "masked_pretrain"):
+            audio_in = batch["mel"]
+            if stage == "masked_pretrain" and training:
+                audio_in = self._mask_frames(audio_in, frame_mask)
+            audio_latent = self.encode_audio(audio_in, frame_mask, training)
+            audio_mel = self.decode(audio_latent, frame_mask, speaker_id, training)
+            results["mel_audio"] = losses.masked_l1(audio_mel, target, frame_mask)
+            total += weights.get("mel_audio_weight", 1.0) * results["mel_audio"]
+            if stage != "joint":
+                results["loss"] = total
+                return results
+        else:  # text_to_latent: the audio side is frozen and only gives targets.
+            audio_latent = tf.stop_gradient(self.encode_audio(batch["mel"], frame_mask, False))
+
+        hidden, text_latent = self.encode_text(batch["tokens"], token_mask, training)
+        log_attention = self.aligner(hidden, batch["mel"], batch["num_tokens"], batch["num_frames"])
+        hard = tf.stop_gradient(
+            alignment.monotonic_alignment_search(
+                log_attention, batch["num_frames"], batch["num_tokens"]
+            )
+        )
+        durations = alignment.durations_from_alignment(hard, batch["num_tokens"])
+        frame_text_latent = tf.matmul(tf.cast(hard, text_latent.dtype), text_latent)
+        text_mel = self.decode(frame_text_latent, frame_mask, speaker_id, training)
+
+        results["mel_text"] = losses.masked_l1(text_mel, target, frame_mask)
+        results["consistency"] = losses.latent_consistency(
+            frame_text_latent, audio_latent, frame_mask
+        )
+        results["forward_sum"] = alignment.forward_sum_loss(
+            log_attention, batch["num_frames"], batch["num_tokens"]
+        )
+        results["binarization"] = alignment.binarization_loss(
+            hard, log_attention, batch["num_frames"]
+        )
+        predicted = self.duration_predictor(tf.stop_gradient(hidden), token_mask, training=training)
+        results["duration"] = losses.duration_loss(predicted, durations, token_mask)
+        ramp = tf.clip_by_value(
+            (tf.cast(step, tf.float32) - weights.get("binarization_start", 0))
+            / max(1.0, weights.get("binarization_ramp", 1)),
+            0.0,
+            1.0,
+        )
+        total += weights.get("mel_text_weight", 1.0) * results["mel_text"]
+        total += weights.get("consistency_weight", 0.1) * results["consistency"]
+        total += weights.get("forward_sum_weight", 1.0) * results["forward_sum"]
+        total += ramp * weights.get("binarization_weight", 1.0) * results["binarization"]
+        total += weights.get("duration_weight", 0.1) * results["duration"]
+        results["loss"] = total
+        return results
+
+    def _mask_frames(self, mel, frame_mask):
+        """Replaces a random `mask_ratio` of frames with the data mean (zero once normalized)."""
+        ratio = self.loss_weights.get("mask_ratio", 0.3)
+        drop = tf.random.uniform(tf.shape(frame_mask)) < ratio
+        mean = tf.broadcast_to(tf.constant(self.mel_mean), tf.shape(mel))
+        return tf.where(drop[..., None], mean, mel)
+
+    # -- inference -----------------------------------------------------------
+
+    def predict_durations(self, hidden, token_mask, speaking_rate=1.0):
+        """Integer frames per token (>= 1 on real tokens) at a speaking-rate scale."""
+        log_durations = self.duration_predictor(hidden, token_mask, training=False)
+        frames = tf.round(tf.maximum(tf.exp(log_durations) - 1.0, 0.0) / speaking_rate)
+        return tf.cast(tf.maximum(frames, 1.0) * token_mask, tf.int32)
+
+    def synthesize_mel(
+        self, tokens, num_tokens, speaker_id=None, speaking_rate=1.0, max_frames=None
+    ):
+        """Token ids [B, T] -> (log-mels [B, F, M], num_frames [B]).
+
+        Args:
+            max_frames: static output length (for XLA and export); by default
+                the longest predicted duration in the batch.
+        """
+        token_mask = tf.sequence_mask(num_tokens, tf.shape(tokens)[1], dtype=tf.float32)
+        hidden, latent = self.encode_text(tokens, token_mask)
+        durations = self.predict_durations(hidden, token_mask, speaking_rate)
+        num_frames = tf.reduce_sum(durations, axis=1)
+        if max_frames is None:
+            max_frames = tf.reduce_max(num_frames)
+        else:
+            num_frames = tf.minimum(num_frames, max_frames)
+        expand = alignment_from_durations(durations, max_frames)
+        frame_mask = frame_mask_from_durations(durations, max_frames)
+        if speaker_id is None:
+            speaker_id = tf.zeros(tf.shape(tokens)[:1], tf.int32)
+        mel = self.decode(tf.matmul(tf.cast(expand, latent.dtype), latent), frame_mask, speaker_id)
+        return self.denormalize(mel) * frame_mask[..., None], num_frames
+
+    def display(self, batch):
+        """First example's target, predictions from both paths, and alignment (eager)."""
+        results = {}
+        first = {k: v[:1] for k, v in batch.items()}
+        frames, tokens = int(first["num_frames"][0]), int(first["num_tokens"][0])
+        hidden, text_latent = self.encode_text(first["tokens"], first["token_mask"])
+        log_attention = self.aligner(hidden, first["mel"], first["num_tokens"], first["num_frames"])
+        hard = alignment.monotonic_alignment_search(
+            log_attention, first["num_frames"], first["num_tokens"]
+        )
+        mel_text = self.denormalize(
+            self.decode(tf.matmul(hard, text_latent), first["frame_mask"], first["speaker_id"])
+        )
+        mel_audio = self(first)
+        results["mel_target"] = first["mel"][0, :frames].numpy()
+        results["mel_text"] = mel_text[0, :frames].numpy()
+        results["mel_audio"] = mel_audio[0, :frames].numpy()
+        results["alignment"] = np.exp(log_attention[0, :frames, :tokens].numpy())
+        results["hard_alignment"] = hard[0, :frames, :tokens].numpy()
+        return results
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            num_mels=self.num_mels,
+            mel_mean=self.mel_mean,
+            mel_std=self.mel_std,
+            num_speakers=self.num_speakers,
+            latent_dim=self.latent_dim,
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            text_encoder_layers=self.text_encoder_layers,
+            audio_encoder_layers=self.audio_encoder_layers,
+            decoder_layers=self.decoder_layers,
+            kernel_size=self.kernel_size,
+            dropout=self.dropout,
+            speaker_dim=self.speaker_dim,
+            aligner_dim=self.aligner_dim,
+            prior_scaling=self.prior_scaling,
+            duration_predictor_layers=self.duration_predictor_layers,
+            loss_weights=self.loss_weights,
+        )
+        return config

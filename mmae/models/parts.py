@@ -1,0 +1,249 @@
+"""The parts of the cross-modal autoencoder: two encoders into one latent
+space, one decoder out of it, the aligner and the duration predictor."""
+
+import keras
+import tensorflow as tf
+
+from mmae import alignment
+from mmae.layers import ConvBlock, TransformerBlock, serializable, sinusoidal_positions
+
+
+@serializable
+class TextEncoder(keras.layers.Layer):
+    """Token ids -> one latent vector per token.
+
+    Embedding plus sinusoidal positions, two convolution blocks for local
+    context (letters -> sounds), then Transformer blocks for the sentence.
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        hidden_dim,
+        latent_dim,
+        num_layers=4,
+        num_heads=2,
+        kernel_size=5,
+        dropout=0.1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.hidden_dim = hidden_dim
+        self.latent_dim = latent_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.embedding = keras.layers.Embedding(vocab_size, hidden_dim, dtype=self.dtype_policy)
+        self.convs = [
+            ConvBlock(hidden_dim, kernel_size, dropout, dtype=self.dtype_policy) for _ in range(2)
+        ]
+        self.blocks = [
+            TransformerBlock(hidden_dim, num_heads, kernel_size, dropout, dtype=self.dtype_policy)
+            for _ in range(num_layers)
+        ]
+        self.to_latent = keras.layers.Dense(latent_dim, dtype=self.dtype_policy)
+
+    def call(self, tokens, mask, training=False):
+        """Returns (hidden [B, T, hidden_dim], latent [B, T, latent_dim])."""
+        hidden = self.embedding(tokens)
+        positions = sinusoidal_positions(tf.shape(tokens)[1], self.hidden_dim)
+        hidden = hidden + tf.cast(positions, hidden.dtype)[None]
+        for block in self.convs + self.blocks:
+            hidden = block(hidden, mask, training=training)
+        latent = self.to_latent(hidden) * tf.cast(mask, hidden.dtype)[..., None]
+        return hidden, latent
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            hidden_dim=self.hidden_dim,
+            latent_dim=self.latent_dim,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            kernel_size=self.kernel_size,
+            dropout=self.dropout,
+        )
+        return config
+
+
+@serializable
+class AudioEncoder(keras.layers.Layer):
+    """Normalized log-mel frames -> one latent vector per frame."""
+
+    def __init__(self, hidden_dim, latent_dim, num_layers=3, kernel_size=5, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.latent_dim = latent_dim
+        self.num_layers = num_layers
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.project = keras.layers.Dense(hidden_dim, dtype=self.dtype_policy)
+        self.blocks = [
+            ConvBlock(hidden_dim, kernel_size, dropout, dtype=self.dtype_policy)
+            for _ in range(num_layers)
+        ]
+        self.to_latent = keras.layers.Dense(latent_dim, dtype=self.dtype_policy)
+
+    def call(self, mel, mask, training=False):
+        hidden = self.project(mel)
+        for block in self.blocks:
+            hidden = block(hidden, mask, training=training)
+        return self.to_latent(hidden) * tf.cast(mask, hidden.dtype)[..., None]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            latent_dim=self.latent_dim,
+            num_layers=self.num_layers,
+            kernel_size=self.kernel_size,
+            dropout=self.dropout,
+        )
+        return config
+
+
+@serializable
+class Decoder(keras.layers.Layer):
+    """A latent sequence at frame rate -> normalized log-mel frames.
+
+    The same decoder reads text latents (repeated over each token's frames)
+    and audio latents: that is what makes the model a cross-modal
+    autoencoder. Dilated convolutions see about half a second of context, so
+    it can shape the frames within a token from where the token's edges are.
+    """
+
+    def __init__(self, hidden_dim, num_mels, num_layers=6, kernel_size=5, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.num_mels = num_mels
+        self.num_layers = num_layers
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.project = keras.layers.Dense(hidden_dim, dtype=self.dtype_policy)
+        self.blocks = [
+            ConvBlock(
+                hidden_dim,
+                kernel_size,
+                dropout,
+                dilation_rate=(1, 2, 4)[i % 3],
+                dtype=self.dtype_policy,
+            )
+            for i in range(num_layers)
+        ]
+        self.to_mel = keras.layers.Dense(num_mels, dtype=self.dtype_policy)
+
+    def call(self, latent, mask, condition=None, training=False):
+        hidden = self.project(latent)
+        if condition is not None:
+            hidden = hidden + condition[:, None, :]
+        for block in self.blocks:
+            hidden = block(hidden, mask, training=training)
+        return self.to_mel(hidden) * tf.cast(mask, hidden.dtype)[..., None]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            num_mels=self.num_mels,
+            num_layers=self.num_layers,
+            kernel_size=self.kernel_size,
+            dropout=self.dropout,
+        )
+        return config
+
+
+@serializable
+class Aligner(keras.layers.Layer):
+    """Soft text-to-frame alignment from distances between two small encoders.
+
+    As in "One TTS Alignment To Rule Them All" (Badlani et al. 2021): tokens
+    and mel frames are embedded by their own small conv stacks, the
+    alignment score is the negative squared distance, and a static
+    beta-binomial prior keeps early training near the diagonal.
+    """
+
+    def __init__(self, hidden_dim, aligner_dim=80, temperature=0.0005, prior_scaling=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.aligner_dim = aligner_dim
+        self.temperature = temperature
+        self.prior_scaling = prior_scaling
+        self.text_convs = [
+            keras.layers.Conv1D(2 * aligner_dim, 3, padding="same", activation="relu"),
+            keras.layers.Conv1D(aligner_dim, 1),
+        ]
+        self.mel_convs = [
+            keras.layers.Conv1D(2 * aligner_dim, 3, padding="same", activation="relu"),
+            keras.layers.Conv1D(aligner_dim, 1, activation="relu"),
+            keras.layers.Conv1D(aligner_dim, 1),
+        ]
+
+    def call(self, text_embedding, mel, num_tokens, num_frames):
+        """Returns log_attention [B, F, T]: log p(token | frame), prior included."""
+        keys = tf.cast(text_embedding, tf.float32)
+        for conv in self.text_convs:
+            keys = conv(keys)
+        queries = tf.cast(mel, tf.float32)
+        for conv in self.mel_convs:
+            queries = conv(queries)
+        # Squared distance |q|^2 - 2 q.k + |k|^2, [B, F, T].
+        distance = (
+            tf.reduce_sum(queries**2, -1)[:, :, None]
+            - 2.0 * tf.matmul(queries, keys, transpose_b=True)
+            + tf.reduce_sum(keys**2, -1)[:, None, :]
+        )
+        log_prior = alignment.beta_binomial_prior(
+            num_frames,
+            num_tokens,
+            tf.shape(mel)[1],
+            tf.shape(text_embedding)[1],
+            self.prior_scaling,
+        )
+        return alignment.soft_alignment(
+            -self.temperature * distance, num_frames, num_tokens, log_prior=log_prior
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            aligner_dim=self.aligner_dim,
+            temperature=self.temperature,
+            prior_scaling=self.prior_scaling,
+        )
+        return config
+
+
+@serializable
+class DurationPredictor(keras.layers.Layer):
+    """Text encoder states -> log(1 + frames) per token."""
+
+    def __init__(self, hidden_dim, num_layers=2, kernel_size=3, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.blocks = [
+            ConvBlock(hidden_dim, kernel_size, dropout, dtype=self.dtype_policy)
+            for _ in range(num_layers)
+        ]
+        self.out = keras.layers.Dense(1, dtype="float32")
+
+    def call(self, hidden, mask, training=False):
+        for block in self.blocks:
+            hidden = block(hidden, mask, training=training)
+        return self.out(hidden)[..., 0] * tf.cast(mask, tf.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            num_layers=self.num_layers,
+            kernel_size=self.kernel_size,
+            dropout=self.dropout,
+        )
+        return config
