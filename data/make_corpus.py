@@ -11,6 +11,7 @@ Output, in OUT_DIR:
     wavs/<id>.flac  one clip per row (or .wav / .ogg, see --format)
     manifest.csv    wavs/<id>.<ext>|text|speaker rows, only with several voices
     corpus.json     the arguments, text source and licenses, counts, duration
+    LICENSE.txt     the text's license notice (WordNet asks for it on every copy)
 
 The build is resumable: clips already on disk and readable are kept (so resume
 with the same arguments), and each clip is written under a temporary name and
@@ -409,6 +410,21 @@ def parse_args(argv):
     return args
 
 
+def write_license(out_dir, text_source, engine):
+    """Writes LICENSE.txt: the text's license notice, which must travel with every copy."""
+    notice = [f"Text: {TEXT_SOURCES[text_source]['description']}.", ""]
+    copyright_file = Path("/usr/share/doc") / TEXT_SOURCES[text_source]["package"] / "copyright"
+    if text_source == "wordnet" and copyright_file.exists():
+        # The WordNet 3.0 license paragraph of Debian's copyright file, verbatim.
+        block = copyright_file.read_text(encoding="utf-8").split("License: WordNet3.0\n", 1)[1]
+        block = block.split("\n\n", 1)[0]
+        notice += [line[1:] if line != " ." else "" for line in block.splitlines()]
+    else:
+        notice.append(TEXT_SOURCES[text_source]["license"])
+    notice += ["", f"Audio: synthesized with {AUDIO_LICENSES[engine]}."]
+    (out_dir / "LICENSE.txt").write_text("\n".join(notice) + "\n", encoding="utf-8")
+
+
 def main(argv=None):
     """Builds the corpus described by the command line `argv`."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -434,6 +450,7 @@ def main(argv=None):
         write_manifest(args.out_dir, clips)
     summary = corpus_summary(args, argv, clips)
     write_corpus_json(args.out_dir, summary)
+    write_license(args.out_dir, args.text, args.engine)
     print(
         f"{summary['num_clips']} clips, {summary['total_duration_seconds'] / 60:.1f} min, "
         f"in {args.out_dir}",

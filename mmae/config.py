@@ -385,7 +385,7 @@ def _read_mapping(path):
 
 
 def _read_text(path):
-    if path.startswith("gs://"):
+    if "://" in path:
         import tensorflow as tf
 
         with tf.io.gfile.GFile(path) as f:
@@ -397,7 +397,7 @@ def _read_text(path):
 
 
 def _write_text(path, text):
-    if path.startswith("gs://"):
+    if "://" in path:
         import tensorflow as tf
 
         with tf.io.gfile.GFile(path, "w") as f:

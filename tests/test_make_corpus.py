@@ -147,6 +147,10 @@ def test_build_three_clips_and_resume(tmp_path):
     assert summary["arguments"]["voices"] == ["slt"]
     assert summary["sample_rates"] == [16000]
     assert summary["total_duration_seconds"] > 1
+    # WordNet's license asks for its notice on all copies.
+    notice = (out / "LICENSE.txt").read_text()
+    assert "WordNet 3.0 Copyright 2006 by Princeton University" in notice
+    assert "flite" in notice
 
     # Resume: finished clips are kept as they are; a missing one is remade.
     mtimes = [clip.stat().st_mtime_ns for clip in clips]

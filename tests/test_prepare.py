@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -219,10 +220,43 @@ def test_prepare_cli(tiny_corpus, tmp_path, capsys):
 
     out = str(tmp_path / "prepared")
     assert main(["prepare", tiny_corpus, out, "--config", "tiny", "--jobs", "1", "--quiet"]) == 0
-    assert "12" in capsys.readouterr().out.replace("train and", "")
+    train, validation = re.search(
+        r"(\d+) train and (\d+) validation", capsys.readouterr().out
+    ).groups()
+    assert int(train) + int(validation) == 12
     assert (
         main(["prepare", tiny_corpus, out, "--config", "tiny", "--set", "audio.num_mels=20"]) == 2
     )
     assert "audio.num_mels: expected 40" in capsys.readouterr().err
     assert main(["prepare", str(tmp_path / "nothing"), out]) == 2
     assert "Corpus not found" in capsys.readouterr().err
+
+
+def test_remote_filesystem_paths(tiny_config):
+    """gs:// and other tf.io.gfile schemes take the same path; ram:// needs no bucket."""
+    rows = sample_rows(6)
+    root = "ram://corpus"
+    tf.io.gfile.makedirs(root + "/wavs")
+    lines = []
+    for clip_id, text, path in rows:
+        tf.io.gfile.copy(path, f"{root}/wavs/{clip_id}.ogg", overwrite=True)
+        lines.append(f"{clip_id}|{text}|{text}")
+    with tf.io.gfile.GFile(root + "/metadata.csv", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    summary = prepare(root, "ram://prepared", tiny_config, jobs=1, progress=False)
+    assert summary["skipped"] == []
+    assert tf.io.gfile.exists("ram://prepared/config.yaml")
+    assert sum(split["num_clips"] for split in summary["splits"].values()) == 6
+    assert not os.path.exists("ram:")  # nothing leaked onto the local disk
+
+
+def test_all_clips_bad_is_an_error(tmp_path, tiny_config):
+    root = tmp_path / "corpus"
+    os.makedirs(root / "wavs")
+    (root / "metadata.csv").write_text(
+        "a|Missing audio.|Missing audio.\nb|Also missing.|Also missing.\n"
+    )
+    with pytest.raises(
+        PrepareError, match="2 clips skipped and none kept.*\n  .: .\\.wav: file not found"
+    ):
+        prepare(str(root), str(tmp_path / "out"), tiny_config, jobs=1, progress=False)

@@ -133,7 +133,7 @@ def save_audio(path, waveform, sample_rate):
     if extension not in formats:
         raise ValueError(f"{path}: cannot save audio as {extension!r}; use .wav or .flac")
     waveform = np.clip(np.asarray(waveform, dtype=np.float32), -1.0, 1.0)
-    if path.startswith("gs://"):
+    if _is_remote(path):
         buffer = io.BytesIO()
         soundfile.write(buffer, waveform, sample_rate, format=formats[extension], subtype="PCM_16")
         _gfile_write(path, buffer.getvalue())
@@ -154,7 +154,7 @@ def audio_info(path):
     """
     path = os.fspath(path)
     name = os.path.basename(path)
-    if path.startswith("gs://"):
+    if _is_remote(path):
         # soundfile seeks and reads through the GFile, so only the header is
         # fetched for most formats.
         import tensorflow as tf
@@ -188,7 +188,7 @@ def audio_info(path):
 def _decode(path):
     """Returns (`[samples]` or `[samples, channels]` float32, sample rate)."""
     name = os.path.basename(path)
-    if path.startswith("gs://"):
+    if _is_remote(path):
         return _decode_remote(path)
     if not os.path.isfile(path):
         raise AudioError(f"{name}: file not found")
@@ -260,6 +260,11 @@ def _decode_with_tensorflow_io(path):
         # Not installed, its ops failed to load against this TensorFlow, or it
         # cannot read the file either.
         return None
+
+
+def _is_remote(path):
+    # gs://, s3://, ram:// ...: anything tf.io.gfile has a filesystem for.
+    return "://" in path
 
 
 def _gfile_write(path, data):

@@ -86,6 +86,10 @@ def prepare(source, out_dir, config, *, jobs=None, strict=False, overwrite=False
     clip_problems = [p for sidecar in sidecars for p in sidecar["problems"]]
     if strict and clip_problems:
         raise PrepareError(_problem_text("bad clips (strict mode); see report.md", clip_problems))
+    if not summary["splits"]["train"]["num_clips"]:
+        raise PrepareError(
+            _problem_text(f"clips skipped and none kept; see {out_dir}/report.md", clip_problems)
+        )
     _write_json(os.path.join(out_dir, "dataset.json"), summary)
     return summary
 
