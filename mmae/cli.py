@@ -1,6 +1,7 @@
 """The `mmae` command line. It only parses arguments and calls library functions.
 
 mmae prepare SOURCE OUT [--config PRESET_OR_FILE] [--set key=value ...]
+mmae train --data PREPARED --run-dir RUN [--config PRESET_OR_FILE] [--set key=value ...]
 mmae config [--config PRESET_OR_FILE] [--set key=value ...]
 """
 
@@ -33,6 +34,7 @@ def main(argv=None):
 
 _RESUME_HINTS = {
     "prepare": "Finished shards are kept; run the same command again to resume.",
+    "train": "Checkpoints are kept; run the same command again to resume from the last one.",
 }
 
 
@@ -53,7 +55,7 @@ def build_parser():
     prepare.add_argument("out", help="output directory (local or gs://)")
     _add_config_arguments(prepare)
     prepare.add_argument(
-        "--jobs", type=int, default=None, help="worker processes (default: all cores)"
+        "--jobs", type=int, default=None, help="worker threads (default: one per core)"
     )
     prepare.add_argument(
         "--strict", action="store_true", help="fail on any bad row instead of skipping it"
@@ -61,6 +63,28 @@ def build_parser():
     prepare.add_argument("--overwrite", action="store_true", help="discard an earlier run in OUT")
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
     prepare.set_defaults(run=_prepare)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model on prepared data, or resume the run in --run-dir",
+        description="Train on a directory made by `mmae prepare`. Without --config the data's "
+        "own config is used, so the features match. Rerunning on the same --run-dir resumes "
+        "from its last checkpoint with the run's stored config.",
+    )
+    train.add_argument("--data", required=True, help="a directory made by `mmae prepare`")
+    train.add_argument("--run-dir", required=True, help="where checkpoints and logs go")
+    _add_config_arguments(train)
+    train.add_argument(
+        "--tpu", default=None, help='TPU name or address ("local" on a TPU VM, "auto" on Colab)'
+    )
+    train.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="stop at this step (the schedule still spans train.steps; rerun to go on)",
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
 
     config = commands.add_parser("config", help="print the resolved configuration as YAML")
     _add_config_arguments(config)
@@ -108,6 +132,29 @@ def _prepare(args):
         f"({sum(s['hours'] for s in splits.values()):.2f} h), {len(summary['skipped'])} skipped "
         f"(see {os.path.join(args.out, 'report.md')})."
     )
+
+
+def _train(args):
+    from mmae.config import Config
+    from mmae.datasets.prepare import load_dataset_info
+    from mmae.training import train
+
+    if args.config is None:
+        config = Config.load(load_dataset_info(args.data)["config"], overrides=args.overrides)
+    else:
+        config = _load_config(args)
+    summary = train(
+        config,
+        args.data,
+        args.run_dir,
+        tpu=args.tpu,
+        progress=not args.quiet,
+        max_steps=args.steps,
+    )
+    if summary["stopped"] in ("SIGINT", "SIGTERM"):
+        # The trainer saved a checkpoint and logged how to resume.
+        return 130 if summary["stopped"] == "SIGINT" else 143
+    print(summary["message"])
 
 
 def _show_config(args):

@@ -141,7 +141,7 @@ def test_interrupted_prepare_resumes_without_redoing_shards(
     real_write_shard = prepare_module._write_shard
     written = []
 
-    def interrupted_after_first(out_dir, shard, config_dict, tick):
+    def interrupted_after_first(out_dir, shard, config_dict, tick, stop=None):
         if written:
             # Simulate Ctrl-C in the middle of the second shard: a temporary
             # file is left behind, but no sidecar.
@@ -161,7 +161,7 @@ def test_interrupted_prepare_resumes_without_redoing_shards(
 
     redone = []
 
-    def recording(out_dir, shard, config_dict, tick):
+    def recording(out_dir, shard, config_dict, tick, stop=None):
         redone.append(shard["name"])
         real_write_shard(out_dir, shard, config_dict, tick)
 
@@ -199,7 +199,7 @@ def test_resume_refuses_other_features_or_corpus(tiny_corpus, tiny_config, tmp_p
     assert [s["where"] for s in summary["skipped"]] == ["new"]
 
 
-def test_multi_speaker_manifest_with_two_workers(tmp_path, tiny_config):
+def test_multi_speaker_manifest_with_two_threads(tmp_path, tiny_config):
     rows = sample_rows(8)
     root = tmp_path / "multi"
     make_ljspeech(root, rows)

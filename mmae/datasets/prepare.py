@@ -21,8 +21,8 @@ import collections
 import concurrent.futures
 import hashlib
 import json
-import multiprocessing
 import os
+import threading
 import time
 import warnings
 
@@ -48,7 +48,7 @@ def prepare(source, out_dir, config, *, jobs=None, strict=False, overwrite=False
         source: corpus directory or manifest (see `readers.read_corpus`).
         out_dir: output directory, local or `gs://`.
         config: the `Config` whose audio, text and data sections apply.
-        jobs: worker processes (default: all cores).
+        jobs: worker threads (default: one per core).
         strict: fail on any bad row instead of skipping it.
         overwrite: discard what `out_dir` already holds from an earlier run.
         progress: show a tqdm progress bar.
@@ -143,90 +143,75 @@ def _plan(utterances, speakers, config):
 
 
 def _run_shards(out_dir, shards, config, jobs, progress, total, done):
+    """Writes `shards` with `jobs` threads.
+
+    Threads, not processes: decoding (libsndfile), resampling (soxr) and the
+    mel layer (TensorFlow) release the GIL, and a spawned process would
+    spend seconds importing TensorFlow before its first clip.
+    """
     if not shards:
         return
     jobs = min(jobs or os.cpu_count() or 1, len(shards))
     config_dict = config.to_dict()
     bar = tqdm.tqdm(total=total, initial=done, unit="clip", desc="prepare", disable=not progress)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def tick(count):
+        with lock:
+            bar.update(count)
+
+    def work(shard):
+        _write_shard(out_dir, shard, config_dict, tick, stop)
+
     try:
         if jobs == 1:
             for shard in shards:
-                _write_shard(out_dir, shard, config_dict, bar.update)
+                work(shard)
             return
-        context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager:
-            ticks = manager.Queue()
-            with concurrent.futures.ProcessPoolExecutor(
-                jobs, mp_context=context, initializer=_init_worker
-            ) as pool:
-                futures = [
-                    pool.submit(_write_shard, out_dir, shard, config_dict, ticks.put)
-                    for shard in shards
-                ]
-                try:
-                    _follow(futures, ticks, bar)
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+        with concurrent.futures.ThreadPoolExecutor(jobs, thread_name_prefix="prepare") as pool:
+            futures = [pool.submit(work, shard) for shard in shards]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    future.result()  # re-raise a worker's unexpected failure
+            except BaseException:
+                # Ctrl-C: unstarted shards are cancelled, running ones stop at
+                # their next clip and leave only a temporary file.
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
         bar.close()
 
 
-def _follow(futures, ticks, bar):
-    pending = set(futures)
-    while pending:
-        finished, pending = concurrent.futures.wait(pending, timeout=0.2)
-        while not ticks.empty():
-            bar.update(ticks.get())
-        for future in finished:
-            future.result()  # re-raise a worker's unexpected failure
-    while not ticks.empty():
-        bar.update(ticks.get())
+class _Interrupted(Exception):
+    pass
 
 
-def _init_worker():
-    # Each worker is one of `jobs` processes; more threads would oversubscribe.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-_WORKER_CACHE = {}
+_THREAD_STATE = threading.local()
 
 
 def _featurizer(config_dict):
-    """Builds (once per process) the tokenizer and the compiled mel function."""
+    """The tokenizer and compiled mel function, built once per thread.
+
+    Per thread because a tokenizer counts unknown characters as it goes (and
+    phonemizer's espeak backend is not thread-safe).
+    """
+    from mmae.audio.features import MelSpectrogram
+    from mmae.text import tokenizer_from_config
+
     key = json.dumps(config_dict, sort_keys=True)
-    if key not in _WORKER_CACHE:
-        from mmae.audio.features import MelSpectrogram
-        from mmae.text import tokenizer_from_config
-
+    if getattr(_THREAD_STATE, "key", None) != key:
         config = Config.from_dict(config_dict)
-        layer = MelSpectrogram(**_mel_kwargs(config.audio))
+        layer = MelSpectrogram.from_config_dataclass(config.audio)
         mel_fn = tf.function(layer, input_signature=[tf.TensorSpec([None], tf.float32)])
-        _WORKER_CACHE.clear()
-        _WORKER_CACHE[key] = (config, tokenizer_from_config(config.text), mel_fn)
-    return _WORKER_CACHE[key]
+        _THREAD_STATE.key = key
+        _THREAD_STATE.value = (config, tokenizer_from_config(config.text), mel_fn)
+    return _THREAD_STATE.value
 
 
-def _mel_kwargs(audio):
-    names = (
-        "sample_rate",
-        "fft_length",
-        "frame_length",
-        "frame_step",
-        "num_mels",
-        "lower_edge_hertz",
-        "upper_edge_hertz",
-        "mel_scale",
-        "power",
-        "log_floor",
-        "center",
-    )
-    return {name: getattr(audio, name) for name in names}
-
-
-def _write_shard(out_dir, shard, config_dict, tick):
+def _write_shard(out_dir, shard, config_dict, tick, stop=None):
     """Writes one shard and its sidecar; returns nothing (the sidecar is the result)."""
     from mmae.audio.io import AudioError, load_audio
     from mmae.text import EmptyTextError, normalize_text
@@ -234,7 +219,7 @@ def _write_shard(out_dir, shard, config_dict, tick):
     config, tokenizer, mel_fn = _featurizer(config_dict)
     audio, data = config.audio, config.data
     final_path = _shard_path(out_dir, shard["name"])
-    tmp_path = f"{final_path}.tmp-{os.getpid()}"
+    tmp_path = f"{final_path}.tmp-{os.getpid()}-{threading.get_ident()}"
     problems, lengths, durations = [], [], []
     unknown = collections.Counter()
     mel_sum = np.zeros(audio.num_mels, np.float64)
@@ -242,6 +227,8 @@ def _write_shard(out_dir, shard, config_dict, tick):
     num_frames_total = 0
     with tf.io.TFRecordWriter(tmp_path) as writer:
         for clip_id, audio_path, text, speaker_id in shard["clips"]:
+            if stop is not None and stop.is_set():
+                raise _Interrupted(shard["name"])
             try:
                 with warnings.catch_warnings():
                     # Unknown characters are counted and reported once, not per clip.
