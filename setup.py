@@ -25,6 +25,7 @@ setup(
         "soxr>=0.3",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "tensorboard>=2.21",
         "pyyaml>=6.0",
         "num2words>=0.5.13",
     ],

@@ -1,0 +1,106 @@
+"""Which `tf.distribute` strategy and mixed-precision policy a run uses.
+
+The choice follows the machine unless asked otherwise:
+
+- `tpu` given: `TPUStrategy` on that TPU ("local" on a TPU VM, "auto" to let
+  `TPUClusterResolver` find a Colab TPU, or a name or `grpc://` address).
+- `TF_CONFIG` names more than one worker: `MultiWorkerMirroredStrategy`.
+- more than one GPU, or `strategy="mirrored"`: `MirroredStrategy` over all
+  GPUs (over all logical CPUs when there is no GPU, which is how it is tested).
+- otherwise the default strategy (one device).
+
+Example:
+
+>>> strategy = select_strategy()
+>>> keras.mixed_precision.set_global_policy(precision_policy("auto", strategy))
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+
+def select_strategy(strategy=None, tpu=None):
+    """Returns the `tf.distribute.Strategy` for this machine (see the module docstring).
+
+    Args:
+        strategy: a `tf.distribute.Strategy` (returned as is) or one of
+            "auto" (default), "default", "mirrored", "multi_worker", "tpu".
+        tpu: a TPU name or address for `TPUClusterResolver`; implies "tpu".
+    """
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    strategy = strategy or "auto"
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+    if tpu is not None or strategy == "tpu":
+        return _tpu_strategy(tpu)
+    if strategy == "auto":
+        # Decided before any TF call that initializes devices: a multi-worker
+        # strategy must be created before the runtime starts.
+        if tf_config_workers() > 1:
+            strategy = "multi_worker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            strategy = "mirrored"
+        else:
+            strategy = "default"
+    if strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if strategy == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def _tpu_strategy(tpu):
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=None if tpu in (None, "", "auto") else tpu
+    )
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def tf_config_workers():
+    """The number of tasks (chief and workers) that `TF_CONFIG` describes; 0 without one."""
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+
+
+def num_workers(strategy):
+    """How many hosts feed this strategy's replicas (1 unless multi-worker)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return max(1, tf_config_workers())
+    return 1
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files (config, logs, checkpoints).
+
+    Every process takes part in training; only the chief (task "chief", or
+    worker 0 of a cluster without one) keeps what it writes.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type in (None, "chief"):
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+
+
+def precision_policy(setting, strategy):
+    """The Keras dtype policy name for `train.mixed_precision` on this strategy.
+
+    "auto" is bfloat16 on TPU (native there, no loss scaling), float16 on GPU
+    (with loss scaling) and float32 on CPU, where neither is faster.
+    """
+    if setting == "auto":
+        if isinstance(strategy, tf.distribute.TPUStrategy):
+            return "mixed_bfloat16"
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    return "float32" if setting == "none" else setting
