@@ -172,7 +172,9 @@ def test_seed_baseline_stretches_text_uniformly():
     assert list(one_hot[1, :5].argmax(-1)) == [9, 9, 9, 8, 8]
     batch = _batch()
     results = model.compute_losses(batch)
-    assert set(results) == {"loss", "mel_text_mse"} and np.isfinite(results["loss"].numpy())
+    assert set(results) == {"loss", "mel_text_mse", "mel_text"} and np.isfinite(
+        results["loss"].numpy()
+    )
     mel, frames = model.synthesize_mel(batch["tokens"], batch["num_tokens"])
     np.testing.assert_array_equal(frames.numpy(), np.round(batch["num_tokens"].numpy() * 3.0))
     with pytest.raises(ValueError, match="one stage"):

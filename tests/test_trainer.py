@@ -326,6 +326,23 @@ def test_resumes_at_the_exact_step_with_its_stored_config(data_dir, tmp_path, ca
     ]
 
 
+def test_time_budget_stops_with_validation_and_checkpoint(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = fast_config("train.steps=1000", "train.eval_every=1000")
+    summary = train(
+        config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False, time_budget_s=1e-9
+    )
+    # The first step already spends the budget: one step, validated and saved.
+    assert (summary["step"], summary["stopped"]) == (1, "time_budget")
+    assert summary["validation"] and summary["checkpoint"].endswith("ckpt-1")
+    again = train(
+        config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False, time_budget_s=1e-9
+    )
+    assert (again["step"], again["stopped"]) == (1, "time_budget") and "time budget" in again[
+        "message"
+    ]
+
+
 def test_nonfinite_steps_leave_weights_and_optimizer_unchanged(data_dir, tmp_path):
     run_dir = str(tmp_path / "run")
     config = fast_config("train.steps=4", "train.checkpoint_every=3")

@@ -178,6 +178,7 @@ def train(
     tpu=None,
     progress=True,
     max_steps=None,
+    time_budget_s=None,
 ):
     """Trains a model on a prepared dataset, or resumes the run in `run_dir`.
 
@@ -203,12 +204,16 @@ def train(
         progress: show a progress bar.
         max_steps: stop at this global step (default: `train.steps`). The
             schedule still spans `train.steps`; a later call continues.
+        time_budget_s: stop (with a validation pass and a checkpoint) once the
+            run's training time, summed over resumes, reaches this many
+            seconds; benchmarks compare models at equal training time.
 
     Returns:
         A summary dict: `step`, `stopped` ("finished", "max_steps", "SIGINT",
         "SIGTERM"), `message`, `resumed_from`, `checkpoint`, `losses` (the last
         logged training losses), `validation` (the last validation losses),
         `nonfinite_steps`, `train_seconds`, `traces` (per stage), `replicas`,
+        (`stopped` is "time_budget" when `time_budget_s` ran out)
         `strategy` and `precision_policy`.
     """
     strategy = distribute.select_strategy(strategy, tpu=tpu)
@@ -218,6 +223,7 @@ def train(
     keras.mixed_precision.set_global_policy(policy)
     try:
         trainer = _Trainer(config, data_dir, run_dir, model_fn, strategy, policy, progress)
+        trainer.time_budget_s = time_budget_s
         return trainer.run(max_steps)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -294,6 +300,7 @@ class _Trainer:
         self.last_losses = None
         self.last_validation = None
         self.audio_target_written = False
+        self.time_budget_s = None
 
     # Setup.
 
@@ -325,6 +332,9 @@ class _Trainer:
         previous = self.metrics.resume(start_step)
         self.train_seconds = previous.get("train_seconds", 0.0)
         self.nonfinite_steps = previous.get("nonfinite_steps", 0)
+        if self.time_budget_s is not None and self.train_seconds >= self.time_budget_s:
+            message = f"{self.run_dir} has used its time budget ({self.train_seconds:.0f} s)."
+            return self._summary(start_step, start_step, restore_path, "time_budget", message)
         if start_step >= last_step:
             stopped = "finished" if start_step >= self.config.train.steps else "max_steps"
             message = f"{self.run_dir} is already at step {start_step}; nothing to do."
@@ -454,6 +464,10 @@ class _Trainer:
             consecutive = 0 if finite else consecutive + 1
             self.nonfinite_steps += 0 if finite else 1
             bar.update(1)
+            out_of_time = (
+                self.time_budget_s is not None and self.train_seconds >= self.time_budget_s
+            )
+            stop = requests.received or ("time_budget" if out_of_time else None)
             if finite:
                 bar.set_postfix(loss=f"{float(outputs['loss']):.4f}", refresh=False)
             if 0 < train.max_nonfinite_steps <= consecutive:
@@ -464,16 +478,16 @@ class _Trainer:
                     f"skipped; the last checkpoint is {self.manager.latest_checkpoint}. Lower "
                     "train.learning_rate or check the data, then resume."
                 )
-            if _due(step, train.log_every) or step == end or requests.received:
+            if _due(step, train.log_every) or step == end or stop:
                 self._log(stage, step, interval, optimizer, schedule)
                 interval = _Interval()
             if eval_step and not requests.received:
-                if _due(step, train.eval_every) or step == last_step:
+                if _due(step, train.eval_every) or step == last_step or out_of_time:
                     self._evaluate(stage, step, eval_step)
-            if _due(step, train.checkpoint_every) or step == end or requests.received:
+            if _due(step, train.checkpoint_every) or step == end or stop:
                 self._save(step)
-            if requests.received:
-                return step, requests.received
+            if stop:
+                return step, stop
         return step, None
 
     def _train_step(self, stage, variables, optimizer):

@@ -1,0 +1,50 @@
+"""The data benchmark runs end to end in its --quick mode and writes what it promises."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_data_bench_quick_writes_json_and_plot(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.data_bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with open(tmp_path / "data_bench.json", encoding="utf-8") as f:
+        results = json.load(f)
+    assert (tmp_path / "data_bench.png").stat().st_size > 10_000
+
+    for key in ("command", "date", "machine", "prepare", "mel", "pipeline", "notes"):
+        assert key in results
+    assert results["quick"] is True
+    assert "--quick" in results["command"] and "bench.data_bench" in results["command"]
+    for key in ("cpu_count", "platform", "tensorflow"):
+        assert results["machine"][key]
+
+    prepare = results["prepare"]
+    for jobs in ("jobs1", "jobs2"):
+        assert prepare[jobs]["clips_per_s"] > 0
+        assert prepare[jobs]["audio_s_per_s"] > 0
+    assert prepare["speedup_jobs2_over_jobs1"] > 0
+
+    methods = results["mel"]["methods"]
+    assert set(methods) >= {"librosa", "eager", "tf_function", "xla_batched", "tf_data_map"}
+    for entry in methods.values():
+        assert entry["ms_per_clip"] > 0 and entry["x_real_time"] > 0
+        assert entry["speedup_vs_librosa"] > 0
+        # Every method computes the same features (float32 FFT rounding aside).
+        assert entry["max_abs_diff_vs_librosa_mel_above_1e-3"] < 1e-3
+
+    sample = results["pipeline"]["sample"]
+    for key in ("batches_per_s", "clips_per_s", "mel_frames_per_s"):
+        assert sample[key] > 0
+    # No step rate is invented before the trainer exists.
+    assert any("trainer benchmark" in note for note in results["notes"])
