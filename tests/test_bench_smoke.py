@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -46,5 +48,8 @@ def test_data_bench_quick_writes_json_and_plot(tmp_path):
     sample = results["pipeline"]["sample"]
     for key in ("batches_per_s", "clips_per_s", "mel_frames_per_s"):
         assert sample[key] > 0
-    # No step rate is invented before the trainer exists.
-    assert any("trainer benchmark" in note for note in results["notes"])
+    step = results["training_step"]
+    assert step["mel_frames_per_s"] > 0 and step["steps_per_s"] > 0
+    assert step["pipeline_over_step_frames_ratio"] == pytest.approx(
+        sample["mel_frames_per_s"] / step["mel_frames_per_s"], rel=0.01
+    )
