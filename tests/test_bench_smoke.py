@@ -53,3 +53,22 @@ def test_data_bench_quick_writes_json_and_plot(tmp_path):
     assert step["pipeline_over_step_frames_ratio"] == pytest.approx(
         sample["mel_frames_per_s"] / step["mel_frames_per_s"], rel=0.01
     )
+
+
+def test_train_bench_quick_writes_json_and_plot(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.train_bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads((tmp_path / "train_bench.json").read_text())
+    (bucket,) = results["buckets"]
+    assert bucket["graph"]["flops_per_step"] > 0 and results["matmul"]["gflops_per_s"] > 0
+    for mode in ("graph", "xla"):
+        assert bucket[mode]["seconds_per_step"] > 0
+        assert 0 < bucket[mode]["utilization_percent"] < 100
+    assert (tmp_path / "train_bench.png").stat().st_size > 10_000

@@ -294,8 +294,10 @@ def test_trains_stage_by_stage_with_xla_tracing_once_per_shape(data_dir, tmp_pat
 
 
 def test_trains_the_real_model_for_a_step(data_dir, tmp_path):
-    # The default model_fn: mmae.models.build_model on the tiny config's sizes.
-    summary = train(fast_config("train.steps=1"), data_dir, str(tmp_path / "run"), progress=False)
+    # The default model_fn: mmae.models.build_model on the tiny config's sizes,
+    # with jit_compile "auto" (off on this CPU-only machine).
+    config = fast_config("train.steps=1", "train.jit_compile=auto")
+    summary = train(config, data_dir, str(tmp_path / "run"), progress=False)
     assert (summary["step"], summary["nonfinite_steps"]) == (1, 0)
     assert {"loss", "mel_text", "mel_audio"} <= set(summary["validation"])
 

@@ -490,6 +490,13 @@ class _Trainer:
                 return step, stop
         return step, None
 
+    def _jit_compile(self):
+        """train.jit_compile, with "auto" meaning: XLA on accelerators, not on CPU."""
+        jit = self.config.train.jit_compile
+        if jit == "auto":
+            return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
+        return jit
+
     def _train_step(self, stage, variables, optimizer):
         """The distributed training step of `stage` (traced once per batch shape)."""
         model, replicas, clip_norm = self.model, self.replicas, self.config.train.clip_norm
@@ -520,7 +527,7 @@ class _Trainer:
                 )
             return losses, {i: grads[i] for i in trained}
 
-        gradients = tf.function(gradients, jit_compile=self.config.train.jit_compile)
+        gradients = tf.function(gradients, jit_compile=self._jit_compile())
 
         def replica_step(batch, step):
             losses, grads = gradients(batch, step)

@@ -1,0 +1,189 @@
+"""Quality at equal training time: mmae's three regimes against the seed baseline.
+
+    .venv/bin/python data/make_corpus.py corpora/slt1600 --num-clips 1600 --voices slt \\
+        --skip-first 260 --format flac
+    .venv/bin/mmae prepare corpora/slt1600 prepared/slt1600 --config flite16k
+    .venv/bin/python -m bench.quality_bench --data prepared/slt1600 --minutes 30 [--only joint]
+
+Each model trains on the same prepared corpus (held-out clips never seen in
+training) for the same training-time budget, one after another so they do
+not share the CPU, with a validation pass every `--eval-every` steps. The
+runs live in bench/work/quality/<name> and resume where they stopped, so an
+interrupted benchmark continues by rerunning the same command.
+
+The compared number is the held-out mel L1 of the text path (normalized
+log-mel, lengths from the true number of frames: mmae's aligner durations,
+the baseline's uniform stretch) against training time. Writes
+bench/results/quality_bench.json, quality_bench.png (the curves) and
+quality_alignment.png (a held-out clip's learned alignment, and its mels).
+"""
+
+import argparse
+import datetime
+import json
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(REPO, "bench", "work", "quality")
+RESULTS = os.path.join(REPO, "bench", "results")
+
+# name -> config overrides; every run uses the data's own (flite16k) config.
+RUNS = {
+    "joint": ["train.regime=joint"],
+    "separate": ["train.regime=separate"],
+    "self_supervised": ["train.regime=self_supervised"],
+    "seed_baseline": ["model.architecture=seed_baseline"],
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.path.join(REPO, "prepared", "slt1600"))
+    parser.add_argument("--minutes", type=float, default=30.0, help="training time per model")
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="train only these")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="extra config override for every run",
+    )
+    parser.add_argument("--report-only", action="store_true", help="just collect and plot")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from mmae.config import Config
+    from mmae.datasets.prepare import load_dataset_info
+    from mmae.training import train
+
+    info = load_dataset_info(args.data)
+    base = Config.from_dict(info["config"])
+    common = [
+        f"train.eval_every={args.eval_every}",
+        f"train.checkpoint_every={args.eval_every}",
+        "train.log_every=25",
+        *args.overrides,
+    ]
+    if not args.report_only:
+        for name in args.only or list(RUNS):
+            config = base.with_overrides(common + RUNS[name])
+            print(f"[quality_bench] {name}: {args.minutes} min", flush=True)
+            summary = train(
+                config, args.data, os.path.join(WORK, name), time_budget_s=60 * args.minutes
+            )
+            print(f"[quality_bench] {name}: {summary['message'] or summary['stopped']}", flush=True)
+    results = collect(args, info)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "quality_bench.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    plot_curves(results, os.path.join(RESULTS, "quality_bench.png"))
+    if os.path.exists(os.path.join(WORK, "joint", "checkpoints")):
+        plot_alignment(
+            args.data, os.path.join(WORK, "joint"), os.path.join(RESULTS, "quality_alignment.png")
+        )
+    print(json.dumps({name: run.get("final") for name, run in results["runs"].items()}, indent=1))
+
+
+def collect(args, info):
+    from mmae.training import read_metrics
+
+    runs = {}
+    for name in RUNS:
+        run_dir = os.path.join(WORK, name)
+        if not os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
+            continue
+        validation = read_metrics(run_dir, "validation")
+        train_records = read_metrics(run_dir, "train")
+        curve = [
+            {
+                "step": r["step"],
+                "train_seconds": round(r["train_seconds"], 1),
+                "mel_text": r.get("mel_text"),
+                "mel_audio": r.get("mel_audio"),
+            }
+            for r in validation
+        ]
+        runs[name] = {
+            "overrides": RUNS[name] + args.overrides,
+            "curve": curve,
+            "final": curve[-1] if curve else None,
+            "steps": train_records[-1]["step"] if train_records else 0,
+        }
+    final = {
+        n: r["final"]["mel_text"] for n, r in runs.items() if r["final"] and r["final"]["mel_text"]
+    }
+    return {
+        "benchmark": "quality_bench",
+        "command": "python -m bench.quality_bench "
+        + " ".join(f"--data {args.data} --minutes {args.minutes}".split()),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": os.path.relpath(args.data, REPO),
+        "train_clips": info["splits"]["train"]["num_clips"],
+        "validation_clips": info["splits"]["validation"]["num_clips"],
+        "minutes_per_model": args.minutes,
+        "metric": "held-out mel L1 of the text path (normalized log-mel; true frame count)",
+        "runs": runs,
+        "final_mel_text_l1": final,
+        "ratio_to_seed_baseline": {
+            n: round(v / final["seed_baseline"], 3) for n, v in final.items()
+        }
+        if "seed_baseline" in final
+        else None,
+    }
+
+
+def plot_curves(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name, run in results["runs"].items():
+        points = [(p["train_seconds"] / 60, p["mel_text"]) for p in run["curve"] if p["mel_text"]]
+        if points:
+            axis.plot(*zip(*points, strict=True), marker=".", label=name)
+    axis.set_xlabel("training time (minutes, 2 CPU cores)")
+    axis.set_ylabel("held-out mel L1, text path (normalized)")
+    axis.set_title(f"Quality against training time ({results['train_clips']} training clips)")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_alignment(data_dir, run_dir, path):
+    """The joint model's learned alignment and mels for one held-out clip."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import tensorflow as tf
+
+    from mmae.config import Config
+    from mmae.datasets.pipeline import make_dataset
+    from mmae.datasets.prepare import load_dataset_info
+    from mmae.models import build_model
+
+    config = Config.load(os.path.join(run_dir, "config.yaml"))
+    model = build_model(config, load_dataset_info(data_dir))
+    tf.train.Checkpoint(model=model).restore(
+        tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    ).expect_partial()
+    batch = next(iter(make_dataset(data_dir, config, "validation")))
+    shown = model.display(batch)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    axes[0].imshow(shown["alignment"].T, origin="lower", aspect="auto", interpolation="none")
+    axes[0].set(title="soft alignment (held-out clip)", xlabel="mel frame", ylabel="token")
+    for axis, key in zip(axes[1:], ("mel_target", "mel_text"), strict=True):
+        axis.imshow(shown[key].T, origin="lower", aspect="auto", interpolation="none")
+        axis.set(title=key.replace("_", " "), xlabel="mel frame", ylabel="mel channel")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()

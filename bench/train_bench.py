@@ -1,0 +1,229 @@
+"""Training-step benchmark: XLA against plain graph mode, and FLOP utilization.
+
+    .venv/bin/python -m bench.train_bench [--data prepared/slt1600] [--quick]
+
+Both measurements use the same model (the flite16k preset's), the same
+optimizer update and the same batch, in one process, so their ratio is
+meaningful on a noisy machine:
+
+1. Step time of the full training step (losses, gradients, clipping, AdamW)
+   compiled with `jit_compile=True` and without, per bucket shape: compile
+   time and steady seconds per step (median of the timed steps).
+2. Model FLOPs per step (TensorFlow's profiler over the step's graph: matmul,
+   convolution and friends) against the machine's dense float32 matmul
+   throughput measured in the same run: the utilization, in percent.
+
+Writes bench/results/train_bench.json and .png.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "bench", "results")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.path.join(REPO, "prepared", "sample"))
+    parser.add_argument("--config", default="flite16k")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per bucket and mode")
+    parser.add_argument("--buckets", type=int, default=2, help="bucket shapes to time")
+    parser.add_argument("--quick", action="store_true", help="tiny model, 2 steps (smoke test)")
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import tensorflow as tf
+
+    from mmae.config import Config
+
+    overrides = ["train.jit_compile=false"]
+    if args.quick:
+        overrides += ["model.hidden_dim=32", "model.latent_dim=16", "model.decoder_layers=2"]
+        args.steps, args.buckets = 2, 1
+    config = Config.load(args.config, overrides=overrides)
+    batches = _one_batch_per_bucket(args.data, config, args.buckets)
+
+    results = {
+        "benchmark": "train_bench",
+        "command": "python -m bench.train_bench " + " ".join(argv or []),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "tensorflow": tf.__version__,
+            "load_average_at_start": list(os.getloadavg()),
+        },
+        "data": os.path.relpath(args.data, REPO),
+        "model": config.to_dict()["model"],
+        "matmul": _matmul_throughput(),
+        "buckets": [],
+    }
+    for batch in batches:
+        shape = list(batch["mel"].shape)
+        entry = {"batch_shape": shape, "real_frames": int(tf.reduce_sum(batch["num_frames"]))}
+        for jit in (False, True):
+            entry["xla" if jit else "graph"] = _time_steps(
+                config, args.data, batch, jit, args.steps
+            )
+        entry["graph"]["flops_per_step"] = _step_flops(config, args.data, batch)
+        flops = entry["graph"]["flops_per_step"]
+        for mode in ("graph", "xla"):
+            seconds = entry[mode]["seconds_per_step"]
+            entry[mode]["gflops_per_s"] = round(flops / seconds / 1e9, 2)
+            entry[mode]["utilization_percent"] = round(
+                100 * flops / seconds / (results["matmul"]["gflops_per_s"] * 1e9), 1
+            )
+        entry["xla_speedup"] = round(
+            entry["graph"]["seconds_per_step"] / entry["xla"]["seconds_per_step"], 3
+        )
+        results["buckets"].append(entry)
+        print(json.dumps(entry))
+    results["machine"]["load_average_at_end"] = list(os.getloadavg())
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "train_bench.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    _plot(results, os.path.join(args.out, "train_bench.png"))
+
+
+def _one_batch_per_bucket(data_dir, config, count):
+    """The first batch seen of each of the `count` longest bucket shapes."""
+    from mmae.datasets.pipeline import make_dataset
+
+    found = {}
+    for batch in make_dataset(data_dir, config, "train", deterministic=True).take(200):
+        found.setdefault(int(batch["mel"].shape[1]), batch)
+    return [found[frames] for frames in sorted(found)[-count:]]
+
+
+def _train_step(config, data_dir, jit):
+    """A fresh model and optimizer, and the trainer's step without distribution."""
+    import keras
+    import tensorflow as tf
+
+    from mmae.datasets.prepare import load_dataset_info
+    from mmae.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(config, load_dataset_info(data_dir))
+    variables = model.trainable_variables_for("joint")
+    optimizer = keras.optimizers.AdamW(config.train.learning_rate)
+    optimizer.build(variables)
+
+    @tf.function(jit_compile=jit)
+    def step(batch, global_step):
+        with tf.GradientTape() as tape:
+            losses = model.compute_losses(batch, stage="joint", step=global_step, training=True)
+        gradients = tape.gradient(losses["loss"], variables)
+        gradients, norm = tf.clip_by_global_norm(gradients, config.train.clip_norm)
+        optimizer.apply(gradients, variables)
+        return losses["loss"], norm
+
+    return step
+
+
+def _time_steps(config, data_dir, batch, jit, steps):
+    import tensorflow as tf
+
+    step = _train_step(config, data_dir, jit)
+    global_step = tf.constant(0, tf.int64)
+    started = time.perf_counter()
+    step(batch, global_step)[0].numpy()
+    first = time.perf_counter() - started
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        step(batch, global_step)[0].numpy()
+        times.append(time.perf_counter() - started)
+    median = statistics.median(times)
+    return {
+        "first_step_s": round(first, 2),
+        "compile_s": round(first - median, 2),
+        "seconds_per_step": round(median, 4),
+        "step_seconds": [round(t, 4) for t in times],
+    }
+
+
+def _step_flops(config, data_dir, batch):
+    """Float operations of one training step, by TensorFlow's profiler."""
+    import tensorflow as tf
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    step = _train_step(config, data_dir, jit=False)
+    graph = step.get_concrete_function(batch, tf.constant(0, tf.int64)).graph
+    options = (
+        option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
+        .with_empty_output()
+        .build()
+    )
+    return int(model_analyzer.profile(graph, options=options).total_float_ops)
+
+
+def _matmul_throughput(size=2048, repeats=10):
+    """Dense float32 matmul GFLOP/s on this machine, the utilization's denominator."""
+    import tensorflow as tf
+
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    matmul(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        matmul(a, b).numpy()
+        times.append(time.perf_counter() - started)
+    seconds = statistics.median(times)
+    return {
+        "size": size,
+        "seconds": round(seconds, 4),
+        "gflops_per_s": round(2 * size**3 / seconds / 1e9, 1),
+    }
+
+
+def _plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    buckets = results["buckets"]
+    labels = [f"{b['batch_shape'][0]} x {b['batch_shape'][1]} frames" for b in buckets]
+    x = np.arange(len(buckets))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for offset, mode, color in ((-0.2, "graph", "#4c72b0"), (0.2, "xla", "#dd8452")):
+        values = [b[mode]["seconds_per_step"] for b in buckets]
+        bars = left.bar(x + offset, values, 0.4, label=mode, color=color)
+        left.bar_label(bars, [f"{v:.2f}" for v in values], fontsize=8)
+        right.bar(
+            x + offset,
+            [b[mode]["utilization_percent"] for b in buckets],
+            0.4,
+            label=mode,
+            color=color,
+        )
+    left.set_xticks(x, labels)
+    left.set_ylabel("seconds per training step (median)")
+    left.set_title("Training step: graph vs XLA (same model, same batch)")
+    left.legend()
+    right.set_xticks(x, labels)
+    right.set_ylabel("% of dense matmul throughput")
+    right.set_title(f"FLOP utilization (matmul: {results['matmul']['gflops_per_s']} GFLOP/s)")
+    right.legend()
+    figure.suptitle(
+        f"mmae train_bench, {results['date'][:10]}, {results['machine']['cpu_count']} CPUs"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()
