@@ -160,18 +160,16 @@ def plot_alignment(data_dir, run_dir, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import tensorflow as tf
 
     from mmae.config import Config
     from mmae.datasets.pipeline import make_dataset
     from mmae.datasets.prepare import load_dataset_info
     from mmae.models import build_model
+    from mmae.training import restore_weights
 
     config = Config.load(os.path.join(run_dir, "config.yaml"))
     model = build_model(config, load_dataset_info(data_dir))
-    tf.train.Checkpoint(model=model).restore(
-        tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-    ).expect_partial()
+    restore_weights(model, run_dir)
     batch = next(iter(make_dataset(data_dir, config, "validation")))
     shown = model.display(batch)
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))

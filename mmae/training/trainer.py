@@ -229,6 +229,42 @@ def train(
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def model_weights(model):
+    """Every weight of `model`, in a list, for `tf.train.Checkpoint(model=...)`.
+
+    Keras 3 keeps sublayers held in Python lists (a model's blocks) out of
+    TensorFlow's object graph, so `tf.train.Checkpoint(model=model)` would
+    save only the weights of directly attached layers. A list of
+    `model.weights` saves them all, by position, which is the same for every
+    model built from the same config.
+    """
+    return list(model.weights)
+
+
+def restore_weights(model, path):
+    """Loads a training checkpoint's weights into `model` (built from the run's config).
+
+    Args:
+        model: e.g. `build_model(Config.load(run_dir + "/config.yaml"), dataset_info)`.
+        path: a checkpoint prefix (`.../checkpoints/ckpt-1000`) or a run
+            directory (its latest checkpoint).
+    """
+    if tf.io.gfile.isdir(path):
+        checkpoint_dir = os.path.join(path, "checkpoints")
+        found = tf.train.latest_checkpoint(
+            checkpoint_dir if tf.io.gfile.isdir(checkpoint_dir) else path
+        )
+        if found is None:
+            raise FileNotFoundError(f"No checkpoint in {path}.")
+        path = found
+    status = tf.train.Checkpoint(model=model_weights(model)).restore(path).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise IncompatibleConfigError(f"{path} does not match this model: {error}") from error
+    return path
+
+
 def read_metrics(run_dir, split=None):
     """The records of `run_dir/metrics.jsonl`, optionally of one split ("train", "validation").
 
@@ -440,7 +476,7 @@ class _Trainer:
         variables = list(self.model.trainable_variables_for(stage.name))
         optimizer, schedule = self._optimizer(stage, variables)
         checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=optimizer, step=self.step_variable
+            model=model_weights(self.model), optimizer=optimizer, step=self.step_variable
         )
         self.manager = tf.train.CheckpointManager(
             checkpoint, self.save_dir, max_to_keep=train.keep_checkpoints, checkpoint_name="ckpt"
@@ -705,7 +741,7 @@ class _Trainer:
             status = checkpoint.restore(path)
         else:
             status = (
-                tf.train.Checkpoint(model=self.model, step=self.step_variable)
+                tf.train.Checkpoint(model=model_weights(self.model), step=self.step_variable)
                 .restore(path)
                 .expect_partial()
             )
