@@ -56,8 +56,22 @@ def test_data_bench_quick_writes_json_and_plot(tmp_path):
 
 
 def test_train_bench_quick_writes_json_and_plot(tmp_path):
+    from mmae.config import Config
+    from mmae.datasets.prepare import prepare
+
+    data = str(tmp_path / "prepared")
+    prepare(os.path.join(REPO, "data", "sample"), data, Config.load("flite16k"), progress=False)
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.train_bench", "--quick", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "bench.train_bench",
+            "--quick",
+            "--data",
+            data,
+            "--out",
+            str(tmp_path),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
