@@ -411,24 +411,12 @@ def bench_mel(config, settings):
     import tensorflow as tf
 
     from mmae.audio.features import MelSpectrogram, frame_count
-    from mmae.audio.io import load_audio
+    from mmae.audio.io import load_clip
     from mmae.datasets.readers import read_corpus
 
     audio = config.audio
     utterances, _ = read_corpus(SAMPLE)
-    clips = [
-        load_audio(
-            u.audio_path,
-            audio.sample_rate,
-            resample=audio.resample,
-            allow_upsampling=audio.allow_upsampling,
-            trim_silence=audio.trim_silence,
-            trim_top_db=audio.trim_top_db,
-            peak_normalize=audio.peak_normalize,
-            peak_level=audio.peak_level,
-        )
-        for u in utterances[: settings.mel_clips]
-    ]
+    clips = [load_clip(u.audio_path, audio) for u in utterances[: settings.mel_clips]]
     lengths = [len(c) for c in clips]
     audio_seconds = sum(lengths) / audio.sample_rate
     layer = MelSpectrogram.from_config_dataclass(audio)

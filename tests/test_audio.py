@@ -450,3 +450,27 @@ def test_save_audio_and_audio_info(tmp_path):
         save_audio(tmp_path / "tone.mp4", waveform, 16000)
     with pytest.raises(AudioError, match="nothing.wav: file not found"):
         audio_info(tmp_path / "nothing.wav")
+
+
+def test_load_clip_takes_every_loading_setting_from_the_config(tmp_path):
+    from mmae.audio.io import load_clip
+
+    path = str(tmp_path / "tone.wav")
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+    padded = np.concatenate([np.zeros(22050), tone, np.zeros(22050)]).astype(np.float32)
+    soundfile.write(path, padded, 44100)
+    config = AudioConfig(sample_rate=16000, peak_level=0.5, trim_top_db=30.0)
+    expected = load_audio(
+        path,
+        16000,
+        resample=True,
+        allow_upsampling=False,
+        trim_silence=True,
+        trim_top_db=30.0,
+        peak_normalize=True,
+        peak_level=0.5,
+    )
+    np.testing.assert_array_equal(load_clip(path, config), expected)
+    assert abs(np.max(np.abs(expected)) - 0.5) < 1e-6 and len(expected) < 1.2 * 16000
+    with pytest.raises(AudioError, match="wrong sample rate: 44100 Hz, expected 16000 Hz"):
+        load_clip(path, AudioConfig(sample_rate=16000, resample=False))

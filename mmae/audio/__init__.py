@@ -7,6 +7,6 @@ imports TensorFlow and is imported from its module:
     from mmae.audio.features import MelSpectrogram
 """
 
-from mmae.audio.io import AudioError, AudioInfo, audio_info, load_audio, save_audio
+from mmae.audio.io import AudioError, AudioInfo, audio_info, load_audio, load_clip, save_audio
 
-__all__ = ["AudioError", "AudioInfo", "audio_info", "load_audio", "save_audio"]
+__all__ = ["AudioError", "AudioInfo", "audio_info", "load_audio", "load_clip", "save_audio"]

@@ -118,6 +118,24 @@ def load_audio(
     return np.ascontiguousarray(waveform, dtype=np.float32)
 
 
+def load_clip(path, audio_config):
+    """`load_audio` with every loading setting taken from an `AudioConfig`.
+
+    The one way `mmae prepare`, benchmarks and evaluation read a clip, so
+    they always agree on rate, trimming and normalization.
+    """
+    return load_audio(
+        path,
+        audio_config.sample_rate,
+        resample=audio_config.resample,
+        allow_upsampling=audio_config.allow_upsampling,
+        trim_silence=audio_config.trim_silence,
+        trim_top_db=audio_config.trim_top_db,
+        peak_normalize=audio_config.peak_normalize,
+        peak_level=audio_config.peak_level,
+    )
+
+
 def save_audio(path, waveform, sample_rate):
     """Writes float32 audio in [-1, 1] as 16-bit PCM WAV or FLAC (chosen by extension).
 

@@ -213,7 +213,7 @@ def _featurizer(config_dict):
 
 def _write_shard(out_dir, shard, config_dict, tick, stop=None):
     """Writes one shard and its sidecar; returns nothing (the sidecar is the result)."""
-    from mmae.audio.io import AudioError, load_audio
+    from mmae.audio.io import AudioError, load_clip
     from mmae.text import EmptyTextError, normalize_text
 
     config, tokenizer, mel_fn = _featurizer(config_dict)
@@ -240,16 +240,7 @@ def _write_shard(out_dir, shard, config_dict, tick, stop=None):
                     raise _Skip(
                         f"text too long: {len(tokens)} tokens > data.max_tokens {data.max_tokens}"
                     )
-                waveform = load_audio(
-                    audio_path,
-                    audio.sample_rate,
-                    resample=audio.resample,
-                    allow_upsampling=audio.allow_upsampling,
-                    trim_silence=audio.trim_silence,
-                    trim_top_db=audio.trim_top_db,
-                    peak_normalize=audio.peak_normalize,
-                    peak_level=audio.peak_level,
-                )
+                waveform = load_clip(audio_path, audio)
                 duration = len(waveform) / audio.sample_rate
                 if duration < data.min_duration:
                     raise _Skip(
