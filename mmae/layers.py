@@ -134,3 +134,61 @@ def alignment_from_durations(durations, max_frames):
 def frame_mask_from_durations(durations, max_frames):
     total = tf.reduce_sum(tf.cast(durations, tf.int32), axis=1)
     return tf.sequence_mask(total, max_frames, dtype=tf.float32)
+
+
+@serializable
+class LengthRegulator(keras.layers.Layer):
+    """Token latents -> frame latents, each frame told where it sits within its token.
+
+    FastSpeech's length regulator repeats a token's latent over its frames, so
+    every frame of a token gets the same vector and the decoder must work out
+    from the token edges how far into the sound it is. Here a learned
+    projection of the frame's relative position within its token (a few
+    sine/cosine harmonics of `(f - start + 0.5) / duration`) and of the
+    token's log duration is added to the repeated latent, as durational
+    HMM/parametric synthesizers feed frame position features to their
+    acoustic models. The result lives in the shared latent space: the
+    consistency loss pulls it toward the audio encoder's per-frame latents,
+    which do vary within a token.
+
+    The one-hot alignment `[B, F, T]` is the only input besides the latents,
+    so training (hard MAS alignments) and inference (predicted durations)
+    share the same code, and static shapes keep it XLA-friendly.
+    """
+
+    def __init__(self, latent_dim, num_harmonics=4, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = latent_dim
+        self.num_harmonics = num_harmonics
+        self.project = keras.layers.Dense(latent_dim, dtype=self.dtype_policy)
+
+    def build(self, input_shape=None):
+        self.project.build((None, None, 2 * self.num_harmonics + 1))
+
+    def call(self, latent, hard_alignment):
+        """latent [B, T, D], hard_alignment [B, F, T] 0/1 -> frame latents [B, F, D]."""
+        hard = tf.cast(hard_alignment, tf.float32)
+        durations = tf.reduce_sum(hard, axis=1)  # [B, T]
+        starts = tf.cumsum(durations, axis=1, exclusive=True)
+        frame_start = tf.linalg.matvec(hard, starts)  # [B, F]
+        frame_duration = tf.linalg.matvec(hard, durations)
+        inside = tf.cast(frame_duration > 0, tf.float32)
+        frames = tf.cast(tf.range(tf.shape(hard)[1]), tf.float32)[None, :]
+        position = (frames - frame_start + 0.5) / tf.maximum(frame_duration, 1.0)
+        angles = (
+            math.pi * position[..., None] * tf.range(1, self.num_harmonics + 1, dtype=tf.float32)
+        )
+        features = tf.concat(
+            [tf.sin(angles), tf.cos(angles), tf.math.log1p(frame_duration)[..., None] / 3.0], -1
+        )
+        repeated = tf.matmul(tf.cast(hard, latent.dtype), latent)
+        offset = (
+            self.project(tf.cast(features, self.compute_dtype))
+            * tf.cast(inside, self.compute_dtype)[..., None]
+        )
+        return repeated + tf.cast(offset, repeated.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(latent_dim=self.latent_dim, num_harmonics=self.num_harmonics)
+        return config

@@ -89,7 +89,12 @@ def test_each_stage_trains_only_its_parts(stage):
     if stage == "text_to_latent":
         # The decoder and audio encoder are frozen: not in the stage's list,
         # and the audio latent is only a target.
-        assert {p.split("/")[0] for p in paths} == {"text_encoder", "aligner", "duration_predictor"}
+        assert {p.split("/")[0] for p in paths} == {
+            "text_encoder",
+            "length_regulator",
+            "aligner",
+            "duration_predictor",
+        }
         assert {"mel_text", "consistency", "forward_sum", "binarization", "duration"} <= set(
             results
         )

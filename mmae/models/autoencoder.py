@@ -15,13 +15,19 @@ import numpy as np
 import tensorflow as tf
 
 from mmae import alignment, losses
-from mmae.layers import alignment_from_durations, frame_mask_from_durations, serializable
+from mmae.layers import (
+    LengthRegulator,
+    alignment_from_durations,
+    frame_mask_from_durations,
+    serializable,
+)
 from mmae.models.parts import Aligner, AudioEncoder, Decoder, DurationPredictor, TextEncoder
 
 # Which parts each training stage updates (see mmae.training.stages_for).
 STAGE_PARTS = {
     "joint": (
         "text_encoder",
+        "length_regulator",
         "audio_encoder",
         "decoder",
         "aligner",
@@ -30,7 +36,7 @@ STAGE_PARTS = {
     ),
     "audio_autoencoder": ("audio_encoder", "decoder", "speakers"),
     "masked_pretrain": ("audio_encoder", "decoder", "speakers"),
-    "text_to_latent": ("text_encoder", "aligner", "duration_predictor"),
+    "text_to_latent": ("text_encoder", "length_regulator", "aligner", "duration_predictor"),
 }
 
 
@@ -100,6 +106,7 @@ class CrossModalAutoencoder(keras.Model):
             dropout,
             name="text_encoder",
         )
+        self.length_regulator = LengthRegulator(latent_dim, name="length_regulator")
         self.audio_encoder = AudioEncoder(
             hidden_dim, latent_dim, audio_encoder_layers, kernel_size, dropout, name="audio_encoder"
         )
@@ -164,6 +171,17 @@ class CrossModalAutoencoder(keras.Model):
         condition = self.speakers(speaker_id) if self.speakers is not None else None
         return self.decoder(latent, frame_mask, condition, training=training)
 
+    def align(self, batch):
+        """log p(token | frame) [B, F, T] from the aligner.
+
+        Its keys are the token embeddings, not the encoder's states (as in
+        FastPitch): the alignment then depends on what each token is, not on
+        a context the text encoder is still learning for the mel losses, and
+        the two objectives do not pull the encoder against each other.
+        """
+        embedded = self.text_encoder.embedding(batch["tokens"])
+        return self.aligner(embedded, batch["mel"], batch["num_tokens"], batch["num_frames"])
+
     def call(self, inputs, training=False):
         """Autoencodes `inputs["mel"]` (for Keras build/summary); see compute_losses."""
         latent = self.encode_audio(inputs["mel"], inputs["frame_mask"], training)
@@ -203,14 +221,14 @@ class CrossModalAutoencoder(keras.Model):
             audio_latent = tf.stop_gradient(self.encode_audio(batch["mel"], frame_mask, False))
 
         hidden, text_latent = self.encode_text(batch["tokens"], token_mask, training)
-        log_attention = self.aligner(hidden, batch["mel"], batch["num_tokens"], batch["num_frames"])
+        log_attention = self.align(batch)
         hard = tf.stop_gradient(
             alignment.monotonic_alignment_search(
                 log_attention, batch["num_frames"], batch["num_tokens"]
             )
         )
         durations = alignment.durations_from_alignment(hard, batch["num_tokens"])
-        frame_text_latent = tf.matmul(tf.cast(hard, text_latent.dtype), text_latent)
+        frame_text_latent = self.length_regulator(text_latent, hard)
         text_mel = self.decode(frame_text_latent, frame_mask, speaker_id, training)
 
         results["mel_text"] = losses.masked_l1(text_mel, target, frame_mask)
@@ -275,7 +293,7 @@ class CrossModalAutoencoder(keras.Model):
         frame_mask = frame_mask_from_durations(durations, max_frames)
         if speaker_id is None:
             speaker_id = tf.zeros(tf.shape(tokens)[:1], tf.int32)
-        mel = self.decode(tf.matmul(tf.cast(expand, latent.dtype), latent), frame_mask, speaker_id)
+        mel = self.decode(self.length_regulator(latent, expand), frame_mask, speaker_id)
         return self.denormalize(mel) * frame_mask[..., None], num_frames
 
     def display(self, batch):
@@ -284,12 +302,14 @@ class CrossModalAutoencoder(keras.Model):
         first = {k: v[:1] for k, v in batch.items()}
         frames, tokens = int(first["num_frames"][0]), int(first["num_tokens"][0])
         hidden, text_latent = self.encode_text(first["tokens"], first["token_mask"])
-        log_attention = self.aligner(hidden, first["mel"], first["num_tokens"], first["num_frames"])
+        log_attention = self.align(first)
         hard = alignment.monotonic_alignment_search(
             log_attention, first["num_frames"], first["num_tokens"]
         )
         mel_text = self.denormalize(
-            self.decode(tf.matmul(hard, text_latent), first["frame_mask"], first["speaker_id"])
+            self.decode(
+                self.length_regulator(text_latent, hard), first["frame_mask"], first["speaker_id"]
+            )
         )
         mel_audio = self(first)
         results["mel_target"] = first["mel"][0, :frames].numpy()

@@ -166,19 +166,26 @@ class Aligner(keras.layers.Layer):
     """
 
     def __init__(self, hidden_dim, aligner_dim=80, temperature=0.0005, prior_scaling=1.0, **kwargs):
+        # Distances, log-softmax and the forward-sum recursion need float32
+        # whatever the global mixed-precision policy.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.hidden_dim = hidden_dim
         self.aligner_dim = aligner_dim
         self.temperature = temperature
         self.prior_scaling = prior_scaling
         self.text_convs = [
-            keras.layers.Conv1D(2 * aligner_dim, 3, padding="same", activation="relu"),
-            keras.layers.Conv1D(aligner_dim, 1),
+            keras.layers.Conv1D(
+                2 * aligner_dim, 3, padding="same", activation="relu", dtype=self.dtype_policy
+            ),
+            keras.layers.Conv1D(aligner_dim, 1, dtype=self.dtype_policy),
         ]
         self.mel_convs = [
-            keras.layers.Conv1D(2 * aligner_dim, 3, padding="same", activation="relu"),
-            keras.layers.Conv1D(aligner_dim, 1, activation="relu"),
-            keras.layers.Conv1D(aligner_dim, 1),
+            keras.layers.Conv1D(
+                2 * aligner_dim, 3, padding="same", activation="relu", dtype=self.dtype_policy
+            ),
+            keras.layers.Conv1D(aligner_dim, 1, activation="relu", dtype=self.dtype_policy),
+            keras.layers.Conv1D(aligner_dim, 1, dtype=self.dtype_policy),
         ]
 
     def call(self, text_embedding, mel, num_tokens, num_frames):
