@@ -48,3 +48,27 @@ def tiny_config():
     from mmae.config import Config
 
     return Config.load("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A real (tiny) model trained 2 steps on 12 sample clips: (data_dir, run_dir)."""
+    from mmae.config import Config
+    from mmae.datasets.prepare import prepare
+    from mmae.training import train
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    corpus = make_ljspeech(root / "corpus", sample_rows(12))
+    config = Config.load(
+        "tiny",
+        overrides=[
+            "data.clips_per_shard=4",
+            "train.steps=2",
+            "train.log_every=1",
+            "train.eval_every=1000",
+            "train.checkpoint_every=1000",
+        ],
+    )
+    prepare(corpus, str(root / "prepared"), config, jobs=1, progress=False)
+    train(config, str(root / "prepared"), str(root / "run"), progress=False)
+    return str(root / "prepared"), str(root / "run")

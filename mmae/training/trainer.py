@@ -193,7 +193,8 @@ def train(
         run_dir: where the run's files go (local or `gs://`).
         model_fn: `model_fn(config, dataset_info) -> keras.Model` (default:
             `mmae.models.build_model`). The model provides
-            `compute_losses(batch, *, stage, step, training)` (a dict of float32
+            `compute_losses(batch, *, stage, step, training)` (`step` counted
+            from the stage's first step; a dict of float32
             scalars; "loss" is minimized), `trainable_variables_for(stage)`,
             `display(batch)` (a dict of 1-D/2-D arrays for TensorBoard) and,
             optionally, `mel_to_audio(log_mel)`.
@@ -263,6 +264,35 @@ def restore_weights(model, path):
     except AssertionError as error:
         raise IncompatibleConfigError(f"{path} does not match this model: {error}") from error
     return path
+
+
+def load_run(run_dir, checkpoint=None, data_dir=None):
+    """Rebuilds a training run's model with its weights: returns `(config, model)`.
+
+    Args:
+        run_dir: a directory written by `train` (its `config.yaml`,
+            `dataset.json` and `checkpoints/`).
+        checkpoint: a checkpoint prefix to load instead of the latest.
+        data_dir: the prepared data, only for runs older than the
+            `dataset.json` copy in the run directory.
+    """
+    config_path = os.path.join(run_dir, "config.yaml")
+    if not tf.io.gfile.exists(config_path):
+        raise FileNotFoundError(f"{run_dir} is not a training run (no config.yaml).")
+    config = Config.load(config_path)
+    info_path = os.path.join(run_dir, "dataset.json")
+    if tf.io.gfile.exists(info_path):
+        with tf.io.gfile.GFile(info_path) as f:
+            info = json.load(f)
+    elif data_dir is not None:
+        info = load_dataset_info(data_dir)
+    else:
+        raise FileNotFoundError(f"{run_dir} has no dataset.json; pass the run's data_dir.")
+    from mmae.models import build_model
+
+    model = build_model(config, info)
+    restore_weights(model, checkpoint or run_dir)
+    return config, model
 
 
 def read_metrics(run_dir, split=None):
@@ -336,6 +366,7 @@ class _Trainer:
         self.last_losses = None
         self.last_validation = None
         self.audio_target_written = False
+        self.vocoder = None
         self.time_budget_s = None
 
     # Setup.
@@ -352,6 +383,12 @@ class _Trainer:
             tf.io.gfile.makedirs(self.run_dir)
             if not tf.io.gfile.exists(os.path.join(self.run_dir, "config.yaml")):
                 self.config.save(os.path.join(self.run_dir, "config.yaml"))
+            # What the model is built from besides the config (vocabulary,
+            # speakers, mel statistics), so a run loads without its data.
+            info_path = os.path.join(self.run_dir, "dataset.json")
+            if not tf.io.gfile.exists(info_path):
+                with tf.io.gfile.GFile(info_path, "w") as f:
+                    json.dump(info, f, indent=1)
         checkpoint_dir = os.path.join(self.run_dir, "checkpoints")
         # Every worker saves (saving may involve collectives); only the chief keeps it.
         self.save_dir = checkpoint_dir if self.chief else tempfile.mkdtemp(prefix="mmae-worker-")
@@ -541,7 +578,11 @@ class _Trainer:
         def gradients(batch, step):
             self.traces[stage.name] += 1  # Python: runs only when tracing.
             with tf.GradientTape() as tape:
-                losses = model.compute_losses(batch, stage=stage.name, step=step, training=True)
+                # Steps count from the stage's start, so loss ramps (binarization)
+                # begin again when a text stage follows a pretraining stage.
+                losses = model.compute_losses(
+                    batch, stage=stage.name, step=step - stage.start_step, training=True
+                )
                 losses = {name: tf.cast(value, tf.float32) for name, value in losses.items()}
                 # Optimizers sum gradients over replicas: each replica gives its share.
                 loss = losses["loss"] / replicas
@@ -607,7 +648,9 @@ class _Trainer:
             weight = tf.cast(count, tf.float32)
 
             def weighted_losses():
-                losses = model.compute_losses(batch, stage=stage.name, step=step, training=False)
+                losses = model.compute_losses(
+                    batch, stage=stage.name, step=step - stage.start_step, training=False
+                )
                 return {name: tf.cast(losses[name], tf.float32) * weight for name in names}
 
             # The last validation batch may leave some replicas empty.
@@ -704,23 +747,11 @@ class _Trainer:
     def _to_audio(self, log_mel):
         if hasattr(self.model, "mel_to_audio"):
             return np.asarray(self.model.mel_to_audio(log_mel)).reshape(-1)
-        import librosa
+        if self.vocoder is None:
+            from mmae.vocoders import vocoder_from_config
 
-        audio = self.config.audio
-        return librosa.feature.inverse.mel_to_audio(
-            np.exp(log_mel.astype(np.float32)).T,
-            sr=audio.sample_rate,
-            n_fft=audio.fft_length,
-            hop_length=audio.frame_step,
-            win_length=audio.frame_length,
-            center=audio.center,
-            power=audio.power,
-            n_iter=32,
-            fmin=audio.lower_edge_hertz,
-            fmax=audio.upper_edge_hertz,
-            htk=audio.mel_scale == "htk",
-            norm="slaney" if audio.mel_scale == "slaney" else None,
-        )
+            self.vocoder = vocoder_from_config(self.config.audio)
+        return self.vocoder(tf.constant(log_mel, tf.float32)).numpy()
 
     def _save(self, step):
         for variable in self.model.weights:
