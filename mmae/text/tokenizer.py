@@ -105,27 +105,39 @@ class TextTokenizer:
         """
         return self.encode_batch([text], None if clip_id is None else [clip_id])[0]
 
-    def encode_batch(self, texts, clip_ids=None):
+    def encode_batch(self, texts, clip_ids=None, errors="raise"):
         """Encodes several transcripts; see `encode`.
 
         Args:
             texts: a sequence of transcripts.
             clip_ids: None, or one clip id per transcript.
+            errors: "raise" stops at the first transcript with nothing to
+                say; "return" puts its `EmptyTextError` in the result list in
+                place of its ids and goes on with the rest (one phonemizer
+                call for the whole batch either way).
 
         Returns:
-            A list of id lists, one per transcript.
+            A list of id lists (or, with errors="return", errors), one per
+            transcript.
 
         Raises:
-            EmptyTextError: for the first transcript with nothing to say; encode
-                the batch clip by clip to skip such clips and keep the rest.
+            EmptyTextError: with errors="raise", for the first transcript with
+                nothing to say.
         """
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}.")
         texts = list(texts)
         clip_ids = _check_clip_ids(texts, clip_ids)
         prepared = [self._prepare(text) for text in texts]
         symbol_strings = self._to_symbols(prepared)
         encoded = []
         for symbols, text, clip_id in zip(symbol_strings, texts, clip_ids, strict=True):
-            encoded.append(self._to_ids(symbols, text, clip_id))
+            try:
+                encoded.append(self._to_ids(symbols, text, clip_id))
+            except EmptyTextError as error:
+                if errors == "raise":
+                    raise
+                encoded.append(error)
         return encoded
 
     def decode(self, ids):

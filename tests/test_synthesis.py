@@ -1,0 +1,104 @@
+"""The synthesizer: text in, waveform out, and every kind of bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from mmae.synthesis import SynthesisError, SynthesisWarning, Synthesizer, split_sentences
+
+
+@pytest.fixture(scope="module")
+def synthesizer(tiny_run):
+    _, run_dir = tiny_run
+    return Synthesizer.from_run(run_dir, batch_size=4)
+
+
+def test_split_sentences_keeps_every_word_and_the_limit():
+    text = "One two. Three, four; five! " + " ".join(["word"] * 200) + "? Last"
+    pieces = split_sentences(text, max_characters=50)
+    assert all(0 < len(p) <= 50 for p in pieces)
+    assert " ".join(pieces).split() == text.split()
+    assert split_sentences("   ") == []
+    assert split_sentences("x" * 120, max_characters=50) == ["x" * 50, "x" * 50, "x" * 20]
+
+
+def test_one_text_gives_float32_audio_whose_length_matches_its_mel(synthesizer):
+    audio = synthesizer.synthesize("Hello world.")
+    mel = synthesizer.synthesize_mel("Hello world.")
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert mel.shape[1] == synthesizer.config.audio.num_mels
+    assert len(audio) == synthesizer.vocoder.samples_for_frames(len(mel))
+    assert np.all(np.isfinite(audio)) and np.max(np.abs(audio)) <= 1.0
+    assert synthesizer.sample_rate == 16000
+
+
+def test_a_batch_gives_each_item_what_it_gets_alone(synthesizer):
+    texts = ["A short one.", "A somewhat longer sentence than the first one.", "Mid length."]
+    together = synthesizer.synthesize_mel(texts)
+    for text, mel in zip(texts, together, strict=True):
+        alone = synthesizer.synthesize_mel(text)
+        assert mel.shape == alone.shape
+        np.testing.assert_allclose(mel, alone, atol=1e-4)
+
+
+def test_speaking_rate_scales_the_length(synthesizer):
+    normal = len(synthesizer.synthesize_mel("The quick brown fox jumps over the lazy dog."))
+    slow = len(synthesizer.synthesize_mel("The quick brown fox jumps over the lazy dog.", 0.5))
+    assert slow > 1.5 * normal
+    with pytest.raises(ValueError, match="speaking_rate"):
+        synthesizer.synthesize("Hi.", speaking_rate=0)
+    with pytest.raises(ValueError, match="speaker_id 3"):
+        synthesizer.synthesize("Hi.", speaker_id=3)
+
+
+def test_long_text_is_split_and_joined_with_pauses(synthesizer):
+    sentence = "This sentence is said many times over."
+    one = synthesizer.synthesize(sentence)
+    many = synthesizer.synthesize(" ".join([sentence] * 5))
+    pause = int(round(synthesizer.pause_seconds * synthesizer.sample_rate))
+    assert len(many) == 5 * len(one) + 4 * pause
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "   \n\t ", "?!...", "\U0001f600\U0001f680", "Привет мир", "你好世界"]
+)
+def test_nothing_to_say_gives_empty_audio_with_a_warning_or_a_named_error(synthesizer, bad):
+    with pytest.warns(SynthesisWarning, match="Text 1 has nothing to say"):
+        results = synthesizer.synthesize(["Fine text.", bad, "Also fine."])
+    assert [len(r) > 0 for r in results] == [True, False, True]
+    assert results[1].dtype == np.float32
+    with pytest.raises(SynthesisError, match="Text 1 has nothing to say"):
+        synthesizer.synthesize(["Fine text.", bad], strict=True)
+
+
+def test_unknown_letters_inside_a_text_are_dropped_with_a_warning(synthesizer):
+    from mmae.text import UnknownCharacterWarning
+
+    with pytest.warns(UnknownCharacterWarning, match="text 0, sentence 1"):
+        audio = synthesizer.synthesize("Hello мир world.")
+    assert len(audio) > 0
+
+
+def test_symbols_not_read_aloud_are_ignored(synthesizer):
+    # Emoji, like "*" or '"', are not read aloud (mmae.text.normalize_text).
+    plain = synthesizer.synthesize_mel("Hello world.")
+    np.testing.assert_allclose(synthesizer.synthesize_mel("Hello \U0001f600 world."), plain)
+
+
+def test_ten_thousand_characters(synthesizer):
+    text = ("The rain in Spain stays mainly in the plain, they said. " * 200)[:10_000]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SynthesisWarning)
+        audio = synthesizer.synthesize(text)
+    assert len(audio) > 0 and np.all(np.isfinite(audio))
+
+
+def test_non_string_items_are_named(synthesizer):
+    with pytest.raises(SynthesisError, match="Text 1 is a int"):
+        synthesizer.synthesize(["ok", 3])
+
+
+def test_from_run_rejects_what_is_not_a_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a training run"):
+        Synthesizer.from_run(str(tmp_path))
