@@ -2,6 +2,7 @@
 
 mmae prepare SOURCE OUT [--config PRESET_OR_FILE] [--set key=value ...]
 mmae train --data PREPARED --run-dir RUN [--config PRESET_OR_FILE] [--set key=value ...]
+mmae synthesize [--run RUN] "TEXT" -o OUT.wav | --text-file FILE --out-dir DIR
 mmae config [--config PRESET_OR_FILE] [--set key=value ...]
 """
 
@@ -86,6 +87,25 @@ def build_parser():
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
+    synthesize = commands.add_parser(
+        "synthesize",
+        help="speak text with a trained run",
+        description="Synthesize speech from text with a training run's latest checkpoint.",
+    )
+    synthesize.add_argument("text", nargs="?", help="the text to speak (or use --text-file)")
+    synthesize.add_argument("--run", dest="run_dir", required=True, help="a training run directory")
+    synthesize.add_argument("-o", "--output", help="output WAV file for TEXT")
+    synthesize.add_argument("--text-file", help="a UTF-8 file with one text per line")
+    synthesize.add_argument("--out-dir", help="where --text-file's WAVs go (0001.wav, ...)")
+    synthesize.add_argument(
+        "--rate", type=float, default=1.0, help="speaking rate (> 1 faster, < 1 slower)"
+    )
+    synthesize.add_argument("--speaker", type=int, default=0, help="speaker id (multi-speaker)")
+    synthesize.add_argument("--plot", action="store_true", help="also write each mel as a PNG")
+    synthesize.add_argument("--batch-size", type=int, default=16, help="sentences per batch")
+    synthesize.add_argument("--quiet", action="store_true", help="no progress bar")
+    synthesize.set_defaults(run=_synthesize)
+
     config = commands.add_parser("config", help="print the resolved configuration as YAML")
     _add_config_arguments(config)
     config.set_defaults(run=_show_config)
@@ -155,6 +175,75 @@ def _train(args):
         # The trainer saved a checkpoint and logged how to resume.
         return 130 if summary["stopped"] == "SIGINT" else 143
     print(summary["message"])
+
+
+def _synthesize(args):
+    import numpy as np
+    import soundfile
+    import tqdm
+
+    from mmae.synthesis import Synthesizer
+
+    if (args.text is None) == (args.text_file is None):
+        raise ValueError("give either TEXT (with -o) or --text-file (with --out-dir).")
+    if args.text is not None:
+        if not args.output:
+            raise ValueError("TEXT needs -o/--output FILE.wav.")
+        jobs = [(args.text, args.output)]
+    else:
+        if not args.out_dir:
+            raise ValueError("--text-file needs --out-dir DIR.")
+        with open(args.text_file, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+        lines = [line for line in lines if line]
+        if not lines:
+            raise ValueError(f"{args.text_file} has no text.")
+        os.makedirs(args.out_dir, exist_ok=True)
+        width = max(4, len(str(len(lines))))
+        jobs = [
+            (line, os.path.join(args.out_dir, f"{i + 1:0{width}d}.wav"))
+            for i, line in enumerate(lines)
+        ]
+    synthesizer = Synthesizer.from_run(args.run_dir, batch_size=args.batch_size)
+    seconds = 0.0
+    progress = tqdm.tqdm(total=len(jobs), unit="text", disable=args.quiet or len(jobs) == 1)
+    # A batch of texts per call: sentences of different texts share batches.
+    for start in range(0, len(jobs), args.batch_size):
+        chunk = jobs[start : start + args.batch_size]
+        texts = [text for text, _ in chunk]
+        audios = synthesizer.synthesize(texts, speaking_rate=args.rate, speaker_id=args.speaker)
+        mels = (
+            synthesizer.synthesize_mel(texts, speaking_rate=args.rate, speaker_id=args.speaker)
+            if args.plot
+            else [None] * len(chunk)
+        )
+        for (_, path), audio, mel in zip(chunk, audios, mels, strict=True):
+            soundfile.write(path, np.asarray(audio), synthesizer.sample_rate)
+            seconds += len(audio) / synthesizer.sample_rate
+            if mel is not None:
+                _plot_mel(mel, os.path.splitext(path)[0] + ".png", synthesizer.config.audio)
+        progress.update(len(chunk))
+    progress.close()
+    where = jobs[0][1] if len(jobs) == 1 else args.out_dir
+    print(f"Wrote {len(jobs)} file(s), {seconds:.1f} s of audio, to {where}.")
+
+
+def _plot_mel(mel, path, audio_config):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(max(4, len(mel) / 60), 3))
+    image = axis.imshow(mel.T, origin="lower", aspect="auto", interpolation="none")
+    axis.set(
+        xlabel=f"frame ({audio_config.frame_step / audio_config.sample_rate * 1000:.0f} ms)",
+        ylabel="mel channel",
+    )
+    figure.colorbar(image, ax=axis, label="log mel")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def _show_config(args):

@@ -102,3 +102,34 @@ def test_non_string_items_are_named(synthesizer):
 def test_from_run_rejects_what_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a training run"):
         Synthesizer.from_run(str(tmp_path))
+
+
+def test_cli_synthesize_one_text_and_a_text_file(tiny_run, tmp_path, capsys):
+    import soundfile
+
+    from mmae.cli import main
+
+    _, run_dir = tiny_run
+    out = str(tmp_path / "hello.wav")
+    assert main(["synthesize", "--run", run_dir, "Hello world.", "-o", out, "--plot"]) == 0
+    audio, rate = soundfile.read(out)
+    assert rate == 16000 and len(audio) > 0
+    assert (tmp_path / "hello.png").exists()
+    lines = tmp_path / "lines.txt"
+    lines.write_text("First line.\n\nSecond line, a bit longer.\n", encoding="utf-8")
+    code = main(
+        [
+            "synthesize",
+            "--run",
+            run_dir,
+            "--text-file",
+            str(lines),
+            "--out-dir",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["0001.wav", "0002.wav"]
+    assert "Wrote 2 file(s)" in capsys.readouterr().out
+    assert main(["synthesize", "--run", run_dir, "No output given."]) == 2
+    assert "-o/--output" in capsys.readouterr().err
