@@ -93,7 +93,12 @@ def build_parser():
         description="Synthesize speech from text with a training run's latest checkpoint.",
     )
     synthesize.add_argument("text", nargs="?", help="the text to speak (or use --text-file)")
-    synthesize.add_argument("--run", dest="run_dir", required=True, help="a training run directory")
+    synthesize.add_argument(
+        "--run",
+        dest="run_dir",
+        default=None,
+        help="a training run directory (default: the bundled pretrained model)",
+    )
     synthesize.add_argument("-o", "--output", help="output WAV file for TEXT")
     synthesize.add_argument("--text-file", help="a UTF-8 file with one text per line")
     synthesize.add_argument("--out-dir", help="where --text-file's WAVs go (0001.wav, ...)")
@@ -204,7 +209,10 @@ def _synthesize(args):
             (line, os.path.join(args.out_dir, f"{i + 1:0{width}d}.wav"))
             for i, line in enumerate(lines)
         ]
-    synthesizer = Synthesizer.from_run(args.run_dir, batch_size=args.batch_size)
+    if args.run_dir is None:
+        synthesizer = Synthesizer.from_pretrained(batch_size=args.batch_size)
+    else:
+        synthesizer = Synthesizer.from_run(args.run_dir, batch_size=args.batch_size)
     seconds = 0.0
     progress = tqdm.tqdm(total=len(jobs), unit="text", disable=args.quiet or len(jobs) == 1)
     # A batch of texts per call: sentences of different texts share batches.

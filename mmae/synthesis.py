@@ -129,6 +129,14 @@ class Synthesizer:
             )
         return cls(model, config, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, name=None, **kwargs):
+        """Loads a pretrained model bundled with the package (see `mmae.pretrained`)."""
+        from mmae import pretrained
+
+        config, model = pretrained.load(name or pretrained.DEFAULT)
+        return cls(model, config, **kwargs)
+
     @property
     def sample_rate(self):
         return self.config.audio.sample_rate

@@ -133,3 +133,27 @@ def test_cli_synthesize_one_text_and_a_text_file(tiny_run, tmp_path, capsys):
     assert "Wrote 2 file(s)" in capsys.readouterr().out
     assert main(["synthesize", "--run", run_dir, "No output given."]) == 2
     assert "-o/--output" in capsys.readouterr().err
+
+
+def test_pack_and_load_a_pretrained_model_gives_the_same_speech(tiny_run, tmp_path):
+    import mmae
+    from mmae import pretrained
+
+    _, run_dir = tiny_run
+    out = str(tmp_path / "packed")
+    size = pretrained.pack(run_dir, out)
+    assert size == (tmp_path / "packed" / "weights.npz").stat().st_size
+    original = mmae.Synthesizer.from_run(run_dir)
+    loaded = mmae.Synthesizer.from_pretrained(out)
+    inference = [p for p in pretrained.INFERENCE_PARTS if getattr(original.model, p) is not None]
+    for part in inference:
+        for a, b in zip(
+            getattr(original.model, part).weights, getattr(loaded.model, part).weights, strict=True
+        ):
+            # float16 storage: 11 significant bits.
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-4)
+    # Durations are rounded to whole frames, so a rounding step may move one.
+    frames = len(original.synthesize_mel("Hello there."))
+    assert abs(len(loaded.synthesize_mel("Hello there.")) - frames) <= 2
+    with pytest.raises(FileNotFoundError, match="No pretrained model 'nope'"):
+        pretrained.path_of("nope")
