@@ -582,3 +582,20 @@ def test_multi_worker_strategy_on_two_local_workers(data_dir, tmp_path):
     assert chief["losses"] == worker["losses"] and chief["validation"] == worker["validation"]
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-4.index"))
     assert [r["step"] for r in read_metrics(run_dir, "train")] == [1, 2, 3, 4]
+
+
+def test_cpu_budget_counts_process_cpu_time_over_resumes(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = fast_config("train.steps=1000", "train.eval_every=1000", "train.log_every=1")
+    summary = train(
+        config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False, cpu_budget_s=1e-9
+    )
+    assert (summary["step"], summary["stopped"]) == (1, "time_budget")
+    assert summary["cpu_seconds"] > 0
+    records = read_metrics(run_dir)
+    assert all(r["cpu_seconds"] == summary["cpu_seconds"] for r in records)
+    # A resumed run starts from the stored CPU time, so it is out of budget at once.
+    again = train(
+        config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False, cpu_budget_s=1e-6
+    )
+    assert again["step"] == 1 and "CPU s" in again["message"]

@@ -179,6 +179,7 @@ def train(
     progress=True,
     max_steps=None,
     time_budget_s=None,
+    cpu_budget_s=None,
 ):
     """Trains a model on a prepared dataset, or resumes the run in `run_dir`.
 
@@ -208,13 +209,19 @@ def train(
         time_budget_s: stop (with a validation pass and a checkpoint) once the
             run's training time, summed over resumes, reaches this many
             seconds; benchmarks compare models at equal training time.
+        cpu_budget_s: the same in CPU seconds of this process (all its
+            threads) spent in training steps: unlike wall time, it does not
+            shrink when other jobs share the machine. On a machine with N
+            cores that training keeps busy, N x minutes x 60 matches
+            `time_budget_s` of `minutes` on a quiet machine.
 
     Returns:
         A summary dict: `step`, `stopped` ("finished", "max_steps", "SIGINT",
         "SIGTERM"), `message`, `resumed_from`, `checkpoint`, `losses` (the last
         logged training losses), `validation` (the last validation losses),
-        `nonfinite_steps`, `train_seconds`, `traces` (per stage), `replicas`,
-        (`stopped` is "time_budget" when `time_budget_s` ran out)
+        `nonfinite_steps`, `train_seconds`, `cpu_seconds`, `traces` (per
+        stage), `replicas`, (`stopped` is "time_budget" when `time_budget_s`
+        or `cpu_budget_s` ran out)
         `strategy` and `precision_policy`.
     """
     strategy = distribute.select_strategy(strategy, tpu=tpu)
@@ -225,6 +232,7 @@ def train(
     try:
         trainer = _Trainer(config, data_dir, run_dir, model_fn, strategy, policy, progress)
         trainer.time_budget_s = time_budget_s
+        trainer.cpu_budget_s = cpu_budget_s
         return trainer.run(max_steps)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -363,6 +371,8 @@ class _Trainer:
         self.traces = {stage.name: 0 for stage in self.stages}
         self.nonfinite_steps = 0
         self.train_seconds = 0.0
+        self.cpu_seconds = 0.0
+        self.cpu_budget_s = None
         self.last_losses = None
         self.last_validation = None
         self.audio_target_written = False
@@ -404,9 +414,13 @@ class _Trainer:
         self.metrics = _MetricsLog(os.path.join(self.run_dir, "metrics.jsonl"), self.chief)
         previous = self.metrics.resume(start_step)
         self.train_seconds = previous.get("train_seconds", 0.0)
+        self.cpu_seconds = previous.get("cpu_seconds", 0.0)
         self.nonfinite_steps = previous.get("nonfinite_steps", 0)
-        if self.time_budget_s is not None and self.train_seconds >= self.time_budget_s:
-            message = f"{self.run_dir} has used its time budget ({self.train_seconds:.0f} s)."
+        if self._out_of_time():
+            message = (
+                f"{self.run_dir} has used its time budget ({self.train_seconds:.0f} s, "
+                f"{self.cpu_seconds:.0f} CPU s)."
+            )
             return self._summary(start_step, start_step, restore_path, "time_budget", message)
         if start_step >= last_step:
             stopped = "finished" if start_step >= self.config.train.steps else "max_steps"
@@ -526,20 +540,19 @@ class _Trainer:
         consecutive = 0
         end = min(stage.end_step, last_step)
         while step < end:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             outputs = train_step(next(self.train_batches), tf.constant(step, tf.int64))
             outputs = {name: value.numpy() for name, value in outputs.items()}
             seconds = time.perf_counter() - started
             step += 1
             self.train_seconds += seconds
+            self.cpu_seconds += time.process_time() - cpu_started
             interval.add(outputs, seconds)
             finite = bool(outputs["finite"])
             consecutive = 0 if finite else consecutive + 1
             self.nonfinite_steps += 0 if finite else 1
             bar.update(1)
-            out_of_time = (
-                self.time_budget_s is not None and self.train_seconds >= self.time_budget_s
-            )
+            out_of_time = self._out_of_time()
             stop = requests.received or ("time_budget" if out_of_time else None)
             if finite:
                 bar.set_postfix(loss=f"{float(outputs['loss']):.4f}", refresh=False)
@@ -668,6 +681,11 @@ class _Trainer:
 
     # Logs, evaluation and checkpoints.
 
+    def _out_of_time(self):
+        wall = self.time_budget_s is not None and self.train_seconds >= self.time_budget_s
+        cpu = self.cpu_budget_s is not None and self.cpu_seconds >= self.cpu_budget_s
+        return wall or cpu
+
     def _log(self, stage, step, interval, optimizer, schedule):
         if not interval.steps:
             return
@@ -677,6 +695,7 @@ class _Trainer:
             "stage": stage.name,
             "wall_time": time.time(),
             "train_seconds": self.train_seconds,
+            "cpu_seconds": self.cpu_seconds,
             **interval.means(),
             "learning_rate": float(schedule(optimizer.iterations)),
             "steps_per_second": interval.steps / interval.seconds,
@@ -710,6 +729,7 @@ class _Trainer:
                 "stage": stage.name,
                 "wall_time": time.time(),
                 "train_seconds": self.train_seconds,
+                "cpu_seconds": self.cpu_seconds,
                 **losses,
             }
         )
@@ -803,6 +823,7 @@ class _Trainer:
             "validation": self.last_validation,
             "nonfinite_steps": self.nonfinite_steps,
             "train_seconds": self.train_seconds,
+            "cpu_seconds": self.cpu_seconds,
             "traces": dict(self.traces),
             "replicas": self.replicas,
             "strategy": type(self.strategy).__name__,
