@@ -4,6 +4,8 @@ mmae prepare SOURCE OUT [--config PRESET_OR_FILE] [--set key=value ...]
 mmae train --data PREPARED --run-dir RUN [--config PRESET_OR_FILE] [--set key=value ...]
 mmae synthesize [--run RUN] "TEXT" -o OUT.wav | --text-file FILE --out-dir DIR
 mmae config [--config PRESET_OR_FILE] [--set key=value ...]
+mmae export --run RUN --out DIR [--data PREPARED] [--tflite PATH] [--overwrite]
+mmae evaluate --run RUN --data PREPARED [--limit N]
 """
 
 import argparse
@@ -27,7 +29,7 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
         # Expected failures (bad input, bad config) get a message, not a traceback.
         print(f"mmae {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -110,6 +112,52 @@ def build_parser():
     synthesize.add_argument("--batch-size", type=int, default=16, help="sentences per batch")
     synthesize.add_argument("--quiet", action="store_true", help="no progress bar")
     synthesize.set_defaults(run=_synthesize)
+
+    export = commands.add_parser(
+        "export",
+        help="write a SavedModel (text in, audio out) and optionally a TFLite acoustic model",
+        description="Export a training run as a SavedModel whose serving_default signature "
+        "maps a batch of strings to audio and lengths (see mmae/export.py for TensorFlow "
+        "Serving). With --tflite, also convert the acoustic model (token ids to mel).",
+    )
+    export.add_argument(
+        "--run", dest="run_dir", required=True, help="a run directory made by `mmae train`"
+    )
+    export.add_argument("--out", required=True, help="the SavedModel directory to write")
+    export.add_argument(
+        "--data",
+        default=None,
+        help="the run's prepared data: its transcripts join the phoneme lexicon and check "
+        "the in-graph text frontend",
+    )
+    export.add_argument("--checkpoint", default=None, help="a checkpoint instead of the latest")
+    export.add_argument("--tflite", default=None, metavar="PATH", help="also write this .tflite")
+    export.add_argument("--overwrite", action="store_true", help="replace an export in --out")
+    export.set_defaults(run=_export)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a run's speech on held-out sentences (WER, MCD, F0) against references",
+        description="Synthesize the validation sentences of prepared data with a run and "
+        "write report.json, report.md, report.png and the worst sentences' audio.",
+    )
+    evaluate.add_argument("--run", dest="run_dir", required=True, help="training run directory")
+    evaluate.add_argument(
+        "--data", required=True, help="prepared data directory (its validation split is used)"
+    )
+    evaluate.add_argument("--out", help="output directory (default: RUN/evaluation)")
+    evaluate.add_argument("--limit", type=int, help="only the first N validation sentences")
+    evaluate.add_argument(
+        "--corpus", help="read the recordings from here instead of dataset.json's source"
+    )
+    evaluate.add_argument(
+        "--num-worst", type=int, default=10, help="worst sentences listed and written as audio"
+    )
+    audio = evaluate.add_mutually_exclusive_group()
+    audio.add_argument("--all-audio", action="store_true", help="write every sentence's audio")
+    audio.add_argument("--no-audio", action="store_true", help="write no audio")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    evaluate.set_defaults(run=_evaluate)
 
     config = commands.add_parser("config", help="print the resolved configuration as YAML")
     _add_config_arguments(config)
@@ -252,6 +300,44 @@ def _plot_mel(mel, path, audio_config):
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _export(args):
+    from mmae.export import export_saved_model, export_tflite
+
+    if args.tflite:
+        # First: converted after the SavedModel, the same process's lookup
+        # tables make the converter warn (harmlessly) about table initializers.
+        tflite = export_tflite(args.run_dir, args.tflite, checkpoint=args.checkpoint)
+    summary = export_saved_model(
+        args.run_dir,
+        args.out,
+        checkpoint=args.checkpoint,
+        data_dir=args.data,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"Exported {args.run_dir} to {args.out}: {summary['saved_model_bytes'] / 1e6:.1f} MB in "
+        f"{summary['seconds']:.0f} s (see {os.path.join(args.out, 'export.json')})."
+    )
+    if args.tflite:
+        print(f"Wrote {args.tflite}: {tflite['bytes'] / 1e6:.2f} MB, {tflite['ops']} ops.")
+
+
+def _evaluate(args):
+    from mmae.evaluation import evaluate
+
+    evaluate(
+        args.run_dir,
+        args.data,
+        args.out or os.path.join(args.run_dir, "evaluation"),
+        limit=args.limit,
+        progress=not args.quiet,
+        write_audio=not args.no_audio,
+        all_audio=args.all_audio,
+        num_worst=args.num_worst,
+        corpus=args.corpus,
+    )
 
 
 def _show_config(args):

@@ -272,3 +272,11 @@ def test_evaluate_without_the_recordings(tiny_run, tmp_path, recognizer):
     with open(os.path.join(out_dir, "report.md"), encoding="utf-8") as f:
         markdown = f.read()
     assert "| original | missing |" in markdown and "`original` is missing" in markdown
+
+
+def test_cli_evaluate_reports_a_missing_run(tmp_path, capsys):
+    from mmae.cli import main
+
+    code = main(["evaluate", "--run", str(tmp_path / "nope"), "--data", str(tmp_path)])
+    assert code == 2
+    assert "mmae evaluate: error:" in capsys.readouterr().err

@@ -10,7 +10,7 @@ Example:
 """
 
 from mmae.evaluation.asr import Recognizer
-from mmae.evaluation.evaluate import ROWS, add_cli, evaluate, main
+from mmae.evaluation.evaluate import ROWS, evaluate
 from mmae.evaluation.metrics import (
     WorldFeatures,
     character_error_rate,
@@ -31,14 +31,12 @@ __all__ = [
     "ROWS",
     "Recognizer",
     "WorldFeatures",
-    "add_cli",
     "character_error_rate",
     "compare_features",
     "dtw_path",
     "evaluate",
     "f0_errors",
     "frequency_warp",
-    "main",
     "mel_cepstral_distortion",
     "mel_cepstrum_settings",
     "mel_l1",

@@ -2,6 +2,6 @@
 
 import sys
 
-from mmae.evaluation.evaluate import main
+from mmae.cli import main
 
-sys.exit(main())
+sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -34,7 +34,6 @@ Example:
 >>> report["rows"]["model"]["wer"], report["rows"]["vocoder_ceiling"]["wer"]
 """
 
-import argparse
 import dataclasses
 import io
 import json
@@ -48,7 +47,7 @@ import tqdm
 from mmae.evaluation import metrics
 from mmae.evaluation.asr import Recognizer
 
-__all__ = ["ROWS", "add_cli", "evaluate", "main"]
+__all__ = ["ROWS", "evaluate"]
 
 ROWS = ("original", "vocoder_ceiling", "model")
 _COMPARED_ROWS = ("vocoder_ceiling", "model")
@@ -587,61 +586,3 @@ def _scatter(axes, groups):
 def _write_text(path, text):
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(text)
-
-
-# -- command line ------------------------------------------------------------
-
-
-def add_cli(subparsers):
-    """Adds `evaluate` to the `mmae` command's subparsers (it calls `args.run(args)`)."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="score a run's speech on held-out sentences (WER, MCD, F0) against references",
-        description="Synthesize the validation sentences of prepared data with a run and "
-        "write report.json, report.md, report.png and the worst sentences' audio.",
-    )
-    _add_arguments(parser)
-    parser.set_defaults(run=_run)
-    return parser
-
-
-def main(argv=None):
-    """`python -m mmae.evaluation --run RUN --data PREPARED [--limit N]`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="mmae evaluate", description=__doc__.split("\n")[0])
-    _add_arguments(parser)
-    return _run(parser.parse_args(argv)) or 0
-
-
-def _add_arguments(parser):
-    parser.add_argument("--run", required=True, help="training run directory")
-    parser.add_argument(
-        "--data", required=True, help="prepared data directory (its validation split is used)"
-    )
-    parser.add_argument("--out", help="output directory (default: RUN/evaluation)")
-    parser.add_argument("--limit", type=int, help="only the first N validation sentences")
-    parser.add_argument(
-        "--corpus", help="read the recordings from here instead of dataset.json's source"
-    )
-    parser.add_argument(
-        "--num-worst", type=int, default=10, help="worst sentences listed and written as audio"
-    )
-    audio = parser.add_mutually_exclusive_group()
-    audio.add_argument("--all-audio", action="store_true", help="write every sentence's audio")
-    audio.add_argument("--no-audio", action="store_true", help="write no audio")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
-
-
-def _run(args):
-    evaluate(
-        args.run,
-        args.data,
-        args.out or os.path.join(args.run, "evaluation"),
-        limit=args.limit,
-        progress=not args.quiet,
-        write_audio=not args.no_audio,
-        all_audio=args.all_audio,
-        num_worst=args.num_worst,
-        corpus=args.corpus,
-    )
-    return 0
