@@ -15,7 +15,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["mmae", "mmae.*"]),
-    package_data={"mmae": ["configs/*.yaml"]},
+    package_data={"mmae": ["configs/*.yaml", "assets/*/*"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",

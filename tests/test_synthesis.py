@@ -157,3 +157,17 @@ def test_pack_and_load_a_pretrained_model_gives_the_same_speech(tiny_run, tmp_pa
     assert abs(len(loaded.synthesize_mel("Hello there.")) - frames) <= 2
     with pytest.raises(FileNotFoundError, match="No pretrained model 'nope'"):
         pretrained.path_of("nope")
+
+
+def test_the_bundled_pretrained_model_speaks(tmp_path):
+    import soundfile
+
+    from mmae import pretrained
+    from mmae.cli import main
+
+    assert "flite_slt" in pretrained.available()
+    out = str(tmp_path / "hello.wav")
+    assert main(["synthesize", "Hello world.", "-o", out]) == 0
+    audio, rate = soundfile.read(out)
+    # About 0.3 s per word at least, and not silence.
+    assert rate == 16000 and len(audio) > 0.5 * rate and np.std(audio) > 0.01
