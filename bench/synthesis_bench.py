@@ -1,0 +1,197 @@
+"""Synthesis speed: real-time factors of the acoustic model, the vocoder and both.
+
+    .venv/bin/python -m bench.synthesis_bench [--run RUN] [--quick]
+
+For the same 16 sentences (the held-out texts of data/sample's metadata,
+2 to 5 s of speech each), at batch 1 (one sentence per call) and batch 16
+(all in one call), through the Python API (`mmae.Synthesizer`) and, when
+`mmae.export` can write one, through an exported SavedModel:
+
+- acoustic model alone: text -> log-mel (`synthesize_mel`, the `mel`
+  signature), tokenization included;
+- vocoder alone: those log-mels -> waveforms (Griffin-Lim, 32 iterations);
+- end to end: text -> waveform (`synthesize`, `serving_default`).
+
+The speed is `seconds of audio produced / seconds of compute` ("x real
+time"; the real-time factor is its inverse). Each figure is the median over
+`--repeats` passes, methods rotated within each pass so that load from other
+jobs hits all alike, after one warm-up pass (tracing). Writes
+bench/results/synthesis_bench.json and .png.
+
+Targets from the synthesis issue: acoustic model >= 200x real time; end to
+end >= 10x with Griffin-Lim.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "bench", "results")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default=None, help="a training run (default: the pretrained)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="4 sentences, 1 pass (smoke test)")
+    parser.add_argument("--no-saved-model", action="store_true", help="Python API only")
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from bench.data_bench import git_commit, machine_info
+    from mmae.synthesis import Synthesizer
+
+    started = time.time()
+    info = machine_info()
+    synthesizer = Synthesizer.from_run(args.run) if args.run else Synthesizer.from_pretrained()
+    texts = sentences(4 if args.quick else 16)
+    repeats = 1 if args.quick else args.repeats
+    rate = synthesizer.sample_rate
+
+    mels = synthesizer.synthesize_mel(texts)
+    audio_seconds = sum(synthesizer.vocoder.samples_for_frames(len(m)) for m in mels) / rate
+    methods = python_methods(synthesizer, texts, mels)
+    if not args.no_saved_model:
+        methods.update(saved_model_methods(synthesizer, args.run, texts, mels))
+
+    for method in methods.values():  # warm-up: tracing and compilation
+        method()
+    timings = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, method in methods.items():
+            begin = time.perf_counter()
+            method()
+            timings[name].append(time.perf_counter() - begin)
+
+    rows = {}
+    for name, seconds in timings.items():
+        median = statistics.median(seconds)
+        rows[name] = {
+            "seconds": [round(s, 4) for s in seconds],
+            "median_seconds": round(median, 4),
+            "x_real_time": round(audio_seconds / median, 1),
+            "real_time_factor": round(median / audio_seconds, 5),
+        }
+    results = {
+        "benchmark": "synthesis_bench",
+        "command": "python -m bench.synthesis_bench" + (" --quick" if args.quick else ""),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "machine": info,
+        "model": args.run or "pretrained",
+        "sentences": len(texts),
+        "audio_seconds": round(audio_seconds, 2),
+        "vocoder": type(synthesizer.vocoder).__name__,
+        "griffin_lim_iterations": getattr(synthesizer.vocoder, "num_iterations", None),
+        "repeats": repeats,
+        "rows": rows,
+        "targets": {"acoustic_x_real_time": 200, "end_to_end_x_real_time": 10},
+        "seconds_total": round(time.time() - started, 1),
+    }
+    if hasattr(os, "getloadavg"):
+        results["machine"]["load_average_1_5_15_min_at_end"] = [
+            round(x, 2) for x in os.getloadavg()
+        ]
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "synthesis_bench.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    plot(results, os.path.join(args.out, "synthesis_bench.png"))
+    width = max(len(n) for n in rows)
+    print(f"{len(texts)} sentences, {audio_seconds:.1f} s of audio")
+    for name, row in rows.items():
+        print(f"{name:<{width}}  {row['median_seconds']:8.3f} s  {row['x_real_time']:8.1f}x")
+
+
+def sentences(count):
+    """Held-out texts of the bundled sample: the last `count` rows of its metadata."""
+    with open(os.path.join(REPO, "data", "sample", "metadata.csv"), encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("|") for line in f if line.strip()]
+    return [row[1] for row in rows[-count:]]
+
+
+def python_methods(synthesizer, texts, mels):
+    import tensorflow as tf
+
+    lengths = tf.constant([len(m) for m in mels])
+    longest = max(len(m) for m in mels)
+    padded = tf.constant(
+        [list(m) + [[0.0] * m.shape[1]] * (longest - len(m)) for m in mels], tf.float32
+    )
+    vocode = tf.function(synthesizer.vocoder)
+    return {
+        "python/acoustic/batch1": lambda: [synthesizer.synthesize_mel(t) for t in texts],
+        "python/acoustic/batch16": lambda: synthesizer.synthesize_mel(texts),
+        "python/vocoder/batch1": lambda: [
+            vocode(tf.constant(m[None]), lengths[i : i + 1]).numpy() for i, m in enumerate(mels)
+        ],
+        "python/vocoder/batch16": lambda: vocode(padded, lengths).numpy(),
+        "python/end_to_end/batch1": lambda: [synthesizer.synthesize(t) for t in texts],
+        "python/end_to_end/batch16": lambda: synthesizer.synthesize(texts),
+    }
+
+
+def saved_model_methods(synthesizer, run_dir, texts, mels):
+    """The same through an exported SavedModel, if this checkout can export one."""
+    try:
+        from mmae import export
+    except ImportError:
+        return {}
+    import tensorflow as tf
+
+    out = tempfile.mkdtemp(prefix="mmae-synthesis-bench-")
+    export.export_saved_model(run_dir or pretrained_path(), out)
+    loaded = tf.saved_model.load(out)
+    speak, mel = loaded.signatures["serving_default"], loaded.signatures["mel"]
+
+    def each(function):
+        return lambda: [function(tf.constant([t])) for t in texts]
+
+    def batch(function):
+        return lambda: function(tf.constant(texts))
+
+    return {
+        "saved_model/acoustic/batch1": each(mel),
+        "saved_model/acoustic/batch16": batch(mel),
+        "saved_model/end_to_end/batch1": each(speak),
+        "saved_model/end_to_end/batch16": batch(speak),
+    }
+
+
+def pretrained_path():
+    from mmae import pretrained
+
+    return pretrained.path_of(pretrained.DEFAULT)
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["rows"])
+    speeds = [results["rows"][n]["x_real_time"] for n in names]
+    figure, axis = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
+    axis.barh(names, speeds, color=["C0" if "python" in n else "C1" for n in names])
+    axis.set_xscale("log")
+    for target, label in ((200, "acoustic target 200x"), (10, "end-to-end target 10x")):
+        axis.axvline(target, color="gray", linestyle="--", linewidth=1)
+        axis.text(target, len(names) - 0.5, label, rotation=90, va="top", fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlabel("x faster than real time (log scale)")
+    axis.set_title(
+        f"Synthesis speed, {results['sentences']} sentences, {results['audio_seconds']} s of audio"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()
