@@ -114,8 +114,31 @@ class Synthesizer:
         self.max_characters = max_characters
         self.pause_seconds = pause_seconds
         self.token_multiple = token_multiple
-        self._acoustic = tf.function(self._acoustic_model, jit_compile=jit_compile)
-        self._vocode = tf.function(self.vocoder, jit_compile=jit_compile)
+        # Graph mode traces once for any batch and length; XLA compiles per
+        # shape, which token_multiple keeps few for the acoustic model.
+        signature = (
+            None
+            if jit_compile
+            else [
+                tf.TensorSpec([None, None], tf.int32),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([], tf.float32),
+            ]
+        )
+        self._acoustic = tf.function(
+            self._acoustic_model, jit_compile=jit_compile, input_signature=signature
+        )
+        self._vocode = tf.function(
+            self.vocoder,
+            jit_compile=jit_compile,
+            input_signature=None
+            if jit_compile
+            else [
+                tf.TensorSpec([None, None, config.audio.num_mels], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+            ],
+        )
 
     @classmethod
     def from_run(cls, run_dir, checkpoint=None, **kwargs):
