@@ -120,14 +120,22 @@ def collect(args, info):
             }
             for r in validation
         ]
+        used = train_records[-1].get("cpu_seconds", 0.0) if train_records else 0.0
         runs[name] = {
             "overrides": RUNS[name] + args.overrides,
             "curve": curve,
             "final": curve[-1] if curve else None,
             "steps": train_records[-1]["step"] if train_records else 0,
+            "machine_minutes": round(used / CORES / 60, 2),
+            # Stopped by its budget or by the step cap, not interrupted
+            # (an interrupted run resumes with the same command).
+            "complete": used >= 60 * args.minutes * CORES
+            or (bool(train_records) and train_records[-1]["step"] >= _max_steps(run_dir)),
         }
     final = {
-        n: r["final"]["mel_text"] for n, r in runs.items() if r["final"] and r["final"]["mel_text"]
+        n: r["final"]["mel_text"]
+        for n, r in runs.items()
+        if r["complete"] and r["final"] and r["final"]["mel_text"]
     }
     return {
         "benchmark": "quality_bench",
@@ -152,6 +160,12 @@ def collect(args, info):
     }
 
 
+def _max_steps(run_dir):
+    from mmae.config import Config
+
+    return Config.load(os.path.join(run_dir, "config.yaml")).train.steps
+
+
 def plot_curves(results, path):
     import matplotlib
 
@@ -162,7 +176,8 @@ def plot_curves(results, path):
     for name, run in results["runs"].items():
         points = [(p["machine_minutes"], p["mel_text"]) for p in run["curve"] if p["mel_text"]]
         if points:
-            axis.plot(*zip(*points, strict=True), marker=".", label=name)
+            label = name if run.get("complete", True) else f"{name} (unfinished)"
+            axis.plot(*zip(*points, strict=True), marker=".", label=label)
     axis.set_xlabel(f"training budget used (CPU-minutes / {results['cores']} cores)")
     axis.set_ylabel("held-out mel L1, text path (normalized)")
     axis.set_title(f"Quality against training time ({results['train_clips']} training clips)")
@@ -191,10 +206,12 @@ def plot_alignment(data_dir, run_dir, path):
     restore_weights(model, run_dir)
     batch = next(iter(make_dataset(data_dir, config, "validation")))
     shown = model.display(batch)
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    figure, axes = plt.subplots(1, 4, figsize=(20, 4))
     axes[0].imshow(shown["alignment"].T, origin="lower", aspect="auto", interpolation="none")
     axes[0].set(title="soft alignment (held-out clip)", xlabel="mel frame", ylabel="token")
-    for axis, key in zip(axes[1:], ("mel_target", "mel_text"), strict=True):
+    axes[1].imshow(shown["hard_alignment"].T, origin="lower", aspect="auto", interpolation="none")
+    axes[1].set(title="monotonic alignment search (durations)", xlabel="mel frame")
+    for axis, key in zip(axes[2:], ("mel_target", "mel_text"), strict=True):
         axis.imshow(shown[key].T, origin="lower", aspect="auto", interpolation="none")
         axis.set(title=key.replace("_", " "), xlabel="mel frame", ylabel="mel channel")
     figure.tight_layout()

@@ -568,7 +568,7 @@ def _plot(report, path):
         _scatter(mcd_axes, mcd)
     else:
         mcd_axes.text(0.5, 0.5, "no recordings to compare with", ha="center", va="center")
-    mcd_axes.set_title("Per-sentence MCD against the recording (triangle: mean)")
+    mcd_axes.set_title("Per-sentence MCD vs the recording (triangle: mean)", fontsize=10)
     mcd_axes.set_ylabel("MCD (dB)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
