@@ -180,10 +180,10 @@ def plot(results, path):
     figure, axis = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
     axis.barh(names, speeds, color=["C0" if "python" in n else "C1" for n in names])
     axis.set_xscale("log")
+    axis.invert_yaxis()
     for target, label in ((200, "acoustic target 200x"), (10, "end-to-end target 10x")):
         axis.axvline(target, color="gray", linestyle="--", linewidth=1)
-        axis.text(target, len(names) - 0.5, label, rotation=90, va="top", fontsize=8)
-    axis.invert_yaxis()
+        axis.text(target * 1.05, -0.6, label, va="bottom", fontsize=8, color="gray")
     axis.set_xlabel("x faster than real time (log scale)")
     axis.set_title(
         f"Synthesis speed, {results['sentences']} sentences, {results['audio_seconds']} s of audio"

@@ -86,3 +86,34 @@ def test_train_bench_quick_writes_json_and_plot(tmp_path):
         assert bucket[mode]["seconds_per_step"] > 0
         assert 0 < bucket[mode]["utilization_percent"] < 100
     assert (tmp_path / "train_bench.png").stat().st_size > 10_000
+
+
+def test_synthesis_bench_quick_times_every_method(tmp_path):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.synthesis_bench",
+            "--quick",
+            "--no-saved-model",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with open(tmp_path / "synthesis_bench.json", encoding="utf-8") as f:
+        results = json.load(f)
+    assert (tmp_path / "synthesis_bench.png").stat().st_size > 10_000
+    assert results["sentences"] == 4 and results["audio_seconds"] > 1
+    parts = {name.split("/")[1] for name in results["rows"]}
+    assert parts == {"acoustic", "vocoder", "end_to_end"}
+    for row in results["rows"].values():
+        assert row["x_real_time"] > 0
+        assert row["real_time_factor"] == pytest.approx(
+            row["median_seconds"] / results["audio_seconds"], rel=0.01, abs=1e-5
+        )
