@@ -186,19 +186,22 @@ class SpeechSynthesisModule(tf.Module):
         sentences = _split_sentences(text)
         tokens, num_tokens = tokenize(sentences.flat_values)
         spoken = num_tokens > 0
-        # One extra row of just EOS, and EOS in place of every sentence with
-        # nothing to say: the model never sees an empty batch or row, and
-        # those rows are dropped below.
+        # EOS in place of every sentence with nothing to say, and one row of
+        # just EOS when there is no sentence at all: the model never sees an
+        # empty batch or row, and those rows are dropped below. (No extra
+        # row otherwise: it would double the work of a one-sentence call.)
+        count = tf.shape(tokens)[0]
+        extra = tf.maximum(1 - count, 0)
         width = tf.maximum(tf.shape(tokens)[1], 1)
         eos = tf.cast(tf.range(width) == 0, tf.int32) * self.frontend.eos_id
-        tokens = tf.pad(tokens, [[0, 1], [0, width - tf.shape(tokens)[1]]])
-        keep = tf.concat([spoken, [False]], axis=0)
+        tokens = tf.pad(tokens, [[0, extra], [0, width - tf.shape(tokens)[1]]])
+        keep = tf.concat([spoken, tf.zeros([extra], tf.bool)], axis=0)
         tokens = tf.where(keep[:, None], tokens, eos[None, :])
-        num_tokens = tf.where(keep, tf.concat([num_tokens, [0]], axis=0), 1)
+        num_tokens = tf.where(keep, tf.pad(num_tokens, [[0, extra]]), 1)
         speakers = tf.zeros_like(num_tokens)
         mel, num_frames = self.model.synthesize_mel(tokens, num_tokens, speakers, 1.0)
-        num_frames = tf.where(keep, tf.cast(num_frames, tf.int32), 0)[:-1]
-        mel = tf.cast(mel, tf.float32)[:-1]
+        num_frames = tf.where(keep, tf.cast(num_frames, tf.int32), 0)[:count]
+        mel = tf.cast(mel, tf.float32)[:count]
         rows = tf.cast(sentences.value_rowids(), tf.int32)
         return rows, tf.shape(text)[0], mel, num_frames, spoken
 
