@@ -171,3 +171,19 @@ def test_the_bundled_pretrained_model_speaks(tmp_path):
     audio, rate = soundfile.read(out)
     # About 0.3 s per word at least, and not silence.
     assert rate == 16000 and len(audio) > 0.5 * rate and np.std(audio) > 0.01
+
+
+def test_the_seed_baseline_speaks_through_the_same_synthesizer(tiny_run):
+    from mmae.config import Config
+    from mmae.datasets.prepare import load_dataset_info
+    from mmae.models import build_model
+
+    data_dir, _ = tiny_run
+    config = Config.load("tiny", overrides=["model.architecture=seed_baseline"])
+    model = build_model(config, load_dataset_info(data_dir))
+    synthesizer = Synthesizer(model, config)
+    assert synthesizer.num_speakers == 1
+    mel = synthesizer.synthesize_mel("Hello world.")
+    # Text stretched uniformly: frames_per_token frames per token.
+    tokens = len(synthesizer.tokenizer.encode("Hello world."))
+    assert abs(len(mel) - tokens * model.frames_per_token) <= 1

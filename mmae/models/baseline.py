@@ -18,6 +18,9 @@ from mmae.layers import serializable
 class SeedBaseline(keras.Model):
     """Dense frame-by-frame text-to-mel model of the seed document."""
 
+    # One voice: the seed's model has no speaker input.
+    num_speakers = 1
+
     def __init__(self, vocab_size, num_mels, mel_mean, mel_std, frames_per_token=5.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
