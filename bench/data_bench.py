@@ -21,13 +21,13 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from bench.provenance import command_line, git_commit, machine_info
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample")
@@ -137,7 +137,7 @@ def run(settings, quick, argv):
     config = Config.load(PRESET)
     results = {
         "benchmark": "data_bench",
-        "command": command_line(argv),
+        "command": command_line("bench.data_bench", argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "machine": machine_info(),
@@ -1001,62 +1001,7 @@ def plot(results, path):
 
 
 # --------------------------------------------------------------------------
-# Provenance
-
-
-def command_line(argv):
-    python = sys.executable
-    if python.startswith(REPO + os.sep):
-        python = os.path.relpath(python, REPO)
-    return shlex.join([python, "-m", "bench.data_bench", *argv])
-
-
-def machine_info():
-    import keras
-    import librosa
-    import numpy as np
-    import tensorflow as tf
-
-    info = {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "librosa": librosa.__version__,
-    }
-    if hasattr(os, "getloadavg"):
-        info["load_average_1_5_15_min_at_start"] = [round(x, 2) for x in os.getloadavg()]
-    try:
-        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        info["memory_gib"] = round(pages * page_size / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
-    return info
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def git_commit():
-    try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO, check=True
-        )
-        return completed.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+# Logging
 
 
 def log(message):

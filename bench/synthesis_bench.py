@@ -44,7 +44,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from bench.data_bench import git_commit, machine_info
+    from bench.provenance import git_commit, machine_info
     from mmae.synthesis import Synthesizer
 
     started = time.time()
