@@ -115,6 +115,19 @@ def mel_weight_matrix(
     return tf.cast(weights, dtype)
 
 
+def centred_window(frame_length, fft_length):
+    """A periodic Hann window of `frame_length` centred in `fft_length` zeros, float32.
+
+    Computed in float64 and rounded once: a float32 cosine is off by ~2e-7,
+    enough to leak energy into the quietest bins and move their log-mel by
+    ~1e-3.
+    """
+    window = tf.signal.hann_window(frame_length, periodic=True, dtype=tf.float64)
+    left = (fft_length - frame_length) // 2
+    window = tf.pad(window, [[left, fft_length - frame_length - left]])
+    return tf.cast(window, tf.float32)
+
+
 def frame_count(num_samples, frame_step, center=True, fft_length=None):
     """Number of frames `MelSpectrogram` (and librosa) give for `num_samples`.
 
@@ -208,12 +221,7 @@ class MelSpectrogram(keras.layers.Layer):
         # Constants made eagerly even when the layer is built inside a
         # tf.function or a tf.data trace, so every later call can capture them.
         with tf.init_scope():
-            # A float32 cosine is off by ~2e-7, enough to leak energy into the
-            # quietest bins and move their log-mel by ~1e-3; round once instead.
-            window = tf.signal.hann_window(frame_length, periodic=True, dtype=tf.float64)
-            left = (fft_length - frame_length) // 2
-            window = tf.pad(window, [[left, fft_length - frame_length - left]])
-            self._window = tf.cast(window, tf.float32)
+            self._window = centred_window(frame_length, fft_length)
             self._mel_matrix = mel_weight_matrix(
                 num_mels,
                 fft_length // 2 + 1,

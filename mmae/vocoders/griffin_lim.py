@@ -52,7 +52,7 @@ TensorShape([2, 15872])
 import keras
 import tensorflow as tf
 
-from mmae.audio.features import mel_weight_matrix
+from mmae.audio.features import centred_window, mel_weight_matrix
 from mmae.vocoders.base import Vocoder
 
 # Pseudo-inverse magnitudes are clipped here rather than at zero, so that
@@ -137,11 +137,8 @@ class GriffinLim(Vocoder):
         # Constants made eagerly even when the layer is built inside a
         # tf.function, so every later call can capture them.
         with tf.init_scope():
-            # The same window as MelSpectrogram, rounded once from float64.
-            window = tf.signal.hann_window(frame_length, periodic=True, dtype=tf.float64)
-            left = (fft_length - frame_length) // 2
-            window = tf.pad(window, [[left, fft_length - frame_length - left]])
-            self._window = tf.cast(window, tf.float32)
+            # The same window as MelSpectrogram.
+            self._window = centred_window(frame_length, fft_length)
             mel_matrix = mel_weight_matrix(
                 num_mels,
                 fft_length // 2 + 1,
