@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from bench.provenance import command_line, git_commit, machine_info
+from bench.provenance import command_line, git_commit, machine_info, write_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample")
@@ -118,13 +118,7 @@ def main(argv=None):
     # TensorFlow's C++ start-up chatter would bury the progress lines; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     results = run(QUICK if args.quick else FULL, quick=args.quick, argv=sys.argv[1:])
-    os.makedirs(args.out, exist_ok=True)
-    json_path = os.path.join(args.out, "data_bench.json")
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
-    plot_path = os.path.join(args.out, "data_bench.png")
-    plot(results, plot_path)
+    json_path, plot_path = write_results(args.out, "data_bench", results, plot)
     log(f"wrote {os.path.relpath(json_path)} and {os.path.relpath(plot_path)}")
     print(summary_text(results))
     return 0

@@ -1,4 +1,4 @@
-"""The data benchmark runs end to end in its --quick mode and writes what it promises."""
+"""Each benchmark runs end to end in its --quick mode and writes what it promises."""
 
 import json
 import os
@@ -10,19 +10,25 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_data_bench_quick_writes_json_and_plot(tmp_path):
+def run_bench(module, out_dir, *args, timeout=300):
+    """Runs `python -m bench.MODULE --quick ... --out OUT_DIR`; returns its JSON results."""
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.data_bench", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", f"bench.{module}", "--quick", *args, "--out", str(out_dir)],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    with open(tmp_path / "data_bench.json", encoding="utf-8") as f:
+    with open(os.path.join(out_dir, f"{module}.json"), encoding="utf-8") as f:
         results = json.load(f)
-    assert (tmp_path / "data_bench.png").stat().st_size > 10_000
+    assert os.path.getsize(os.path.join(out_dir, f"{module}.png")) > 10_000
+    return results
+
+
+def test_data_bench_quick_writes_json_and_plot(tmp_path):
+    results = run_bench("data_bench", tmp_path, timeout=120)
 
     for key in ("command", "date", "machine", "prepare", "mel", "pipeline", "notes"):
         assert key in results
@@ -61,54 +67,16 @@ def test_train_bench_quick_writes_json_and_plot(tmp_path):
 
     data = str(tmp_path / "prepared")
     prepare(os.path.join(REPO, "data", "sample"), data, Config.load("flite16k"), progress=False)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.train_bench",
-            "--quick",
-            "--data",
-            data,
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    results = json.loads((tmp_path / "train_bench.json").read_text())
+    results = run_bench("train_bench", tmp_path, "--data", data)
     (bucket,) = results["buckets"]
     assert bucket["graph"]["flops_per_step"] > 0 and results["matmul"]["gflops_per_s"] > 0
     for mode in ("graph", "xla"):
         assert bucket[mode]["seconds_per_step"] > 0
         assert 0 < bucket[mode]["utilization_percent"] < 100
-    assert (tmp_path / "train_bench.png").stat().st_size > 10_000
 
 
 def test_synthesis_bench_quick_times_every_method(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.synthesis_bench",
-            "--quick",
-            "--no-saved-model",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    with open(tmp_path / "synthesis_bench.json", encoding="utf-8") as f:
-        results = json.load(f)
-    assert (tmp_path / "synthesis_bench.png").stat().st_size > 10_000
+    results = run_bench("synthesis_bench", tmp_path, "--no-saved-model")
     assert results["sentences"] == 4 and results["audio_seconds"] > 1
     parts = {name.split("/")[1] for name in results["rows"]}
     assert parts == {"acoustic", "vocoder", "end_to_end"}
@@ -117,3 +85,39 @@ def test_synthesis_bench_quick_times_every_method(tmp_path):
         assert row["real_time_factor"] == pytest.approx(
             row["median_seconds"] / results["audio_seconds"], rel=0.01, abs=1e-5
         )
+
+
+def test_vocoder_bench_quick_writes_json_and_plot(tmp_path):
+    results = run_bench("vocoder_bench", tmp_path, timeout=180)
+
+    for key in ("command", "date", "machine", "git_commit", "clips", "methods", "notes"):
+        assert key in results
+    assert results["quick"] is True
+    assert "--quick" in results["command"] and "bench.vocoder_bench" in results["command"]
+    for key in ("cpu_count", "platform", "tensorflow", "librosa", "load_average_1_5_15_min_at_end"):
+        assert results["machine"][key]
+    assert results["clips"]["num_clips"] == 2 and results["num_iterations"] == 4
+
+    methods = results["methods"]
+    assert set(methods) >= {
+        "librosa",
+        "tf_graph_batch1",
+        "tf_xla_batch1",
+        "tf_graph_batched",
+        "tf_xla_batched",
+    }
+    for entry in methods.values():
+        assert entry["seconds_per_utterance"] > 0 and entry["real_time_factor"] > 0
+        assert entry["speedup_vs_librosa"] > 0
+    for name, entry in methods.items():
+        if "spectral_convergence_mean" not in entry:
+            continue
+        assert entry["output_lengths_are_frames_minus_one_hops"], name
+        # Even after 4 iterations every vocoder is far from a random phase
+        # (about 0.65) and above the magnitude estimate's own error.
+        floor = results["magnitude_estimate"]["griffin_lim_pseudo_inverse_mean"]
+        assert floor < entry["spectral_convergence_mean"] < 0.55, name
+        assert 0 < entry["mel_l1_mean"] < 0.35, name
+    # Graph and XLA, one clip or a padded batch: the same audio.
+    for name in ("tf_xla_batch1", "tf_graph_batched", "tf_xla_batched"):
+        assert methods[name]["max_relative_l2_difference_vs_tf_graph_batch1"] < 1e-2
