@@ -15,17 +15,30 @@ the same computation. Wall time is recorded too. The
 runs live in bench/work/quality/<name> and resume where they stopped, so an
 interrupted benchmark continues by rerunning the same command.
 
-The compared number is the held-out mel L1 of the text path (normalized
-log-mel, lengths from the true number of frames: mmae's aligner durations,
-the baseline's uniform stretch) against training time. Writes
-bench/results/quality_bench.json, quality_bench.png (the curves) and
+Two numbers are compared against training time:
+- the held-out mel L1 of the text path (normalized log-mel, lengths from the
+  true number of frames: mmae's aligner durations, the baseline's uniform
+  stretch), at every validation pass;
+- what `mmae evaluate` measures on the held-out sentences synthesized from
+  text alone (predicted durations): PocketSphinx word error rate, MCD and F0
+  error against the recordings. The trainer snapshots the weights when the
+  budget used passes each of `--marks` (machine-minutes); these snapshots
+  and each run's last checkpoint are evaluated, the recordings and the
+  vocoder ceiling (true mel through the same Griffin-Lim) once.
+
+Writes bench/results/quality_bench.json, quality_bench.png (the curves) and
 quality_alignment.png (a held-out clip's learned alignment, and its mels).
+Evaluation reports (with the worst sentences' audio) stay in
+bench/work/quality/<name>/evaluation/<checkpoint>/.
 """
 
 import argparse
 import datetime
 import json
 import os
+import shutil
+
+from bench.provenance import command_line, git_commit, git_dirty, machine_info, write_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(REPO, "bench", "work", "quality")
@@ -61,6 +74,22 @@ def main(argv=None):
         default=[],
         help="extra config override for every run",
     )
+    parser.add_argument(
+        "--marks",
+        type=float,
+        nargs="*",
+        default=[5.0, 10.0, 20.0],
+        help="machine-minutes at which to keep a snapshot for the WER curve",
+    )
+    parser.add_argument(
+        "--eval-limit", type=int, help="evaluate only the first N held-out sentences"
+    )
+    parser.add_argument("--no-eval", action="store_true", help="skip the WER/MCD evaluations")
+    parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="no training: evaluate the checkpoints so far (beside a running benchmark)",
+    )
     parser.add_argument("--report-only", action="store_true", help="just collect and plot")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,7 +106,7 @@ def main(argv=None):
         "train.log_every=25",
         *args.overrides,
     ]
-    if not args.report_only:
+    if not (args.report_only or args.eval_only):
         for name in args.only or list(RUNS):
             config = base.with_overrides(common + RUNS[name])
             print(f"[quality_bench] {name}: {args.minutes} min", flush=True)
@@ -86,13 +115,13 @@ def main(argv=None):
                 args.data,
                 os.path.join(WORK, name),
                 cpu_budget_s=60 * args.minutes * CORES,
+                snapshot_cpu_s=[60 * mark * CORES for mark in args.marks],
             )
             print(f"[quality_bench] {name}: {summary['message'] or summary['stopped']}", flush=True)
+    if not (args.no_eval or args.report_only):
+        evaluate_checkpoints(args)
     results = collect(args, info)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "quality_bench.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    plot_curves(results, os.path.join(RESULTS, "quality_bench.png"))
+    write_results(RESULTS, "quality_bench", results, plot_curves)
     if os.path.exists(os.path.join(WORK, "joint", "checkpoints")):
         plot_alignment(
             args.data, os.path.join(WORK, "joint"), os.path.join(RESULTS, "quality_alignment.png")
@@ -100,8 +129,93 @@ def main(argv=None):
     print(json.dumps({name: run.get("final") for name, run in results["runs"].items()}, indent=1))
 
 
+def checkpoints_to_evaluate(run_dir):
+    """[(name, path, record)] of a run's snapshots and its last checkpoint."""
+    from mmae.training import read_metrics
+
+    found = []
+    for record in read_metrics(run_dir, "snapshot"):
+        found.append(
+            (f"ckpt-{record['step']}", os.path.join(run_dir, record["checkpoint"]), record)
+        )
+    train_records = read_metrics(run_dir, "train")
+    if train_records:
+        last = train_records[-1]
+        path = os.path.join(run_dir, "checkpoints", f"ckpt-{last['step']}")
+        if os.path.exists(path + ".index") and last["step"] not in [r["step"] for *_, r in found]:
+            found.append((f"ckpt-{last['step']}", path, last))
+    return found
+
+
+def evaluate_checkpoints(args):
+    """Runs `mmae evaluate` on every checkpoint of the study that has no report yet."""
+    from mmae.evaluation import ROWS, Recognizer, evaluate
+
+    recognizer = Recognizer()
+    for name in args.only or list(RUNS):
+        run_dir = os.path.join(WORK, name)
+        if not os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
+            continue
+        for checkpoint, path, _ in checkpoints_to_evaluate(run_dir):
+            out_dir = os.path.join(run_dir, "evaluation", checkpoint)
+            if os.path.exists(os.path.join(out_dir, "report.json")):
+                continue
+            # The reference rows do not depend on the model: scored once.
+            rows = ROWS if not os.path.exists(_reference_report()) else ("model",)
+            print(f"[quality_bench] evaluate {name} {checkpoint}", flush=True)
+            evaluate(
+                run_dir,
+                args.data,
+                out_dir,
+                limit=args.eval_limit,
+                progress=False,
+                recognizer=recognizer,
+                checkpoint=path,
+                rows=rows,
+            )
+            if rows == ROWS:
+                os.makedirs(os.path.dirname(_reference_report()), exist_ok=True)
+                shutil.copy(os.path.join(out_dir, "report.json"), _reference_report())
+
+
+def _reference_report():
+    return os.path.join(WORK, "references", "report.json")
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def collect_evaluations(run_dir, reference):
+    """The WER/MCD curve of one run: a point per evaluated checkpoint."""
+    points = []
+    ceiling = reference["rows"]["vocoder_ceiling"]["wer"] if reference else None
+    for checkpoint, _, record in checkpoints_to_evaluate(run_dir):
+        path = os.path.join(run_dir, "evaluation", checkpoint, "report.json")
+        if not os.path.exists(path):
+            continue
+        model = _read_json(path)["rows"]["model"]
+        points.append(
+            {
+                "checkpoint": checkpoint,
+                "step": record["step"],
+                "machine_minutes": round(record["cpu_seconds"] / CORES / 60, 2),
+                "num_sentences": model["num_sentences"],
+                **{key: model.get(key) for key in EVAL_KEYS},
+                "wer_ratio_to_ceiling": round(model["wer"] / ceiling, 3) if ceiling else None,
+            }
+        )
+    return sorted(points, key=lambda p: p["step"])
+
+
+EVAL_KEYS = ("wer", "cer", "mcd", "f0_rmse_cents", "voicing_error", "mel_l1_dtw")
+
+
 def collect(args, info):
     from mmae.training import read_metrics
+
+    reference = _read_json(_reference_report()) if os.path.exists(_reference_report()) else None
 
     runs = {}
     for name in RUNS:
@@ -131,17 +245,30 @@ def collect(args, info):
             # (an interrupted run resumes with the same command).
             "complete": used >= 60 * args.minutes * CORES
             or (bool(train_records) and train_records[-1]["step"] >= _max_steps(run_dir)),
+            "evaluation": collect_evaluations(run_dir, reference),
         }
     final = {
         n: r["final"]["mel_text"]
         for n, r in runs.items()
         if r["complete"] and r["final"] and r["final"]["mel_text"]
     }
+    final_wer = {
+        name: run["evaluation"][-1]
+        for name, run in runs.items()
+        if run["complete"] and run["evaluation"]
+    }
     return {
         "benchmark": "quality_bench",
-        "command": "python -m bench.quality_bench "
-        + " ".join(f"--data {args.data} --minutes {args.minutes}".split()),
+        "command": command_line(
+            "bench.quality_bench",
+            ["--data", os.path.relpath(args.data, REPO), "--minutes", str(args.minutes)]
+            + ["--marks", *map(str, args.marks)]
+            + (["--eval-limit", str(args.eval_limit)] if args.eval_limit else []),
+        ),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "dirty": git_dirty(),
+        "machine": machine_info(),
         "data": os.path.relpath(args.data, REPO),
         "train_clips": info["splits"]["train"]["num_clips"],
         "validation_clips": info["splits"]["validation"]["num_clips"],
@@ -150,6 +277,23 @@ def collect(args, info):
         "CPU-seconds of the training process per model",
         "cores": CORES,
         "metric": "held-out mel L1 of the text path (normalized log-mel; true frame count)",
+        "evaluation_metric": "mmae evaluate on the held-out sentences: PocketSphinx WER/CER "
+        "of speech synthesized from text alone, MCD (dB) and F0 error against the recordings",
+        "references": {
+            row: {key: reference["rows"][row].get(key) for key in EVAL_KEYS}
+            for row in ("original", "vocoder_ceiling")
+        }
+        if reference
+        else None,
+        "final_evaluation": {
+            name: {
+                "machine_minutes": point["machine_minutes"],
+                "wer": point["wer"],
+                "wer_ratio_to_ceiling": point["wer_ratio_to_ceiling"],
+                "mcd": point["mcd"],
+            }
+            for name, point in final_wer.items()
+        },
         "runs": runs,
         "final_mel_text_l1": final,
         "ratio_to_seed_baseline": {
@@ -172,19 +316,38 @@ def plot_curves(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for name, run in results["runs"].items():
+    figure, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    xlabel = f"training budget used (CPU-minutes / {results['cores']} cores)"
+    for index, (name, run) in enumerate(results["runs"].items()):
+        color = f"C{index}"
+        label = name if run.get("complete", True) else f"{name} (unfinished)"
         points = [(p["machine_minutes"], p["mel_text"]) for p in run["curve"] if p["mel_text"]]
         if points:
-            label = name if run.get("complete", True) else f"{name} (unfinished)"
-            axis.plot(*zip(*points, strict=True), marker=".", label=label)
-    axis.set_xlabel(f"training budget used (CPU-minutes / {results['cores']} cores)")
-    axis.set_ylabel("held-out mel L1, text path (normalized)")
-    axis.set_title(f"Quality against training time ({results['train_clips']} training clips)")
-    axis.grid(alpha=0.3)
-    axis.legend()
+            axes[0].plot(*zip(*points, strict=True), marker=".", color=color, label=label)
+        for axis, key in ((axes[1], "wer"), (axes[2], "mcd")):
+            points = [(p["machine_minutes"], p[key]) for p in run.get("evaluation", []) if p[key]]
+            if points:
+                axis.plot(*zip(*points, strict=True), marker="o", color=color, label=label)
+    references = results.get("references") or {}
+    if "vocoder_ceiling" in references:
+        ceiling = references["vocoder_ceiling"]
+        axes[1].axhline(ceiling["wer"], color="k", ls="--", lw=1, label="vocoder ceiling")
+        axes[1].axhline(1.2 * ceiling["wer"], color="k", ls=":", lw=1, label="1.2 x ceiling")
+        axes[1].axhline(references["original"]["wer"], color="grey", lw=1, label="recordings")
+        axes[2].axhline(ceiling["mcd"], color="k", ls="--", lw=1, label="vocoder ceiling")
+    titles = (
+        "held-out mel L1, text path (teacher-forced)",
+        "word error rate (PocketSphinx), text to speech",
+        "mel-cepstral distortion (dB) vs the recordings",
+    )
+    for axis, title in zip(axes, titles, strict=True):
+        axis.set(title=title, xlabel=xlabel)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    axes[1].set_ylim(0, 1.05)
+    figure.suptitle(f"Quality against training time ({results['train_clips']} training clips)")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 

@@ -147,6 +147,12 @@ def build_parser():
     )
     evaluate.add_argument("--out", help="output directory (default: RUN/evaluation)")
     evaluate.add_argument("--limit", type=int, help="only the first N validation sentences")
+    evaluate.add_argument("--checkpoint", help="a checkpoint prefix to use instead of the latest")
+    evaluate.add_argument(
+        "--model-only",
+        action="store_true",
+        help="score only the model's row, not the recordings and the vocoder ceiling",
+    )
     evaluate.add_argument(
         "--corpus", help="read the recordings from here instead of dataset.json's source"
     )
@@ -325,7 +331,7 @@ def _export(args):
 
 
 def _evaluate(args):
-    from mmae.evaluation import evaluate
+    from mmae.evaluation import ROWS, evaluate
 
     evaluate(
         args.run_dir,
@@ -337,6 +343,8 @@ def _evaluate(args):
         all_audio=args.all_audio,
         num_worst=args.num_worst,
         corpus=args.corpus,
+        checkpoint=args.checkpoint,
+        rows=("model",) if args.model_only else ROWS,
     )
 
 

@@ -274,6 +274,29 @@ def test_evaluate_without_the_recordings(tiny_run, tmp_path, recognizer):
     assert "| original | missing |" in markdown and "`original` is missing" in markdown
 
 
+def test_evaluate_one_checkpoint_model_row_only(tiny_run, tmp_path, recognizer):
+    data_dir, run_dir = tiny_run
+    checkpoint = os.path.join(run_dir, "checkpoints", "ckpt-2")
+    report = evaluate(
+        run_dir,
+        data_dir,
+        str(tmp_path / "evaluation"),
+        limit=1,
+        progress=False,
+        recognizer=recognizer,
+        checkpoint=checkpoint,
+        rows=("model",),
+    )
+    assert set(report["rows"]) == {"model"} and report["checkpoint"] == "ckpt-2"
+    assert set(report["missing_rows"]) == {"original", "vocoder_ceiling"}
+    assert report["wer_ratio_model_to_ceiling"] is None
+    # The recordings are still read for the acoustic comparison.
+    assert report["rows"]["model"]["num_compared"] == 1 and report["rows"]["model"]["mcd"] > 0
+    assert set(report["sentences"][0]["rows"]) == {"model"}
+    with pytest.raises(ValueError, match="rows must include 'model'"):
+        evaluate(run_dir, data_dir, str(tmp_path / "e2"), rows=("original",))
+
+
 def test_cli_evaluate_reports_a_missing_run(tmp_path, capsys):
     from mmae.cli import main
 

@@ -138,8 +138,8 @@ def data_dir(tmp_path_factory):
     return str(root / "prepared")
 
 
-def _checkpoint_values(run_dir, step):
-    reader = tf.train.load_checkpoint(os.path.join(run_dir, "checkpoints", f"ckpt-{step}"))
+def _checkpoint_values(run_dir, step, directory="checkpoints"):
+    reader = tf.train.load_checkpoint(os.path.join(run_dir, directory, f"ckpt-{step}"))
     return {
         name: reader.get_tensor(name)
         for name in reader.get_variable_to_shape_map()
@@ -599,3 +599,41 @@ def test_cpu_budget_counts_process_cpu_time_over_resumes(data_dir, tmp_path):
         config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False, cpu_budget_s=1e-6
     )
     assert again["step"] == 1 and "CPU s" in again["message"]
+
+
+def test_snapshots_at_cpu_marks_outlive_keep_last_n(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = fast_config("train.checkpoint_every=1", "train.keep_checkpoints=1")
+    # Two marks passed at the first step give one snapshot; one is never reached.
+    marks = (1e-9, 2e-9, 1e9)
+
+    def run(max_steps):
+        train(
+            config,
+            data_dir,
+            run_dir,
+            model_fn=toy_model_fn(),
+            progress=False,
+            max_steps=max_steps,
+            snapshot_cpu_s=marks,
+        )
+
+    run(2)
+    (record,) = read_metrics(run_dir, "snapshot")
+    assert record["step"] == 1 and record["cpu_marks"] == [1e-9, 2e-9]
+    assert record["checkpoint"] == os.path.join("snapshots", "ckpt-1")
+    assert os.listdir(os.path.join(run_dir, "checkpoints")).count("ckpt-1.index") == 0
+    snapshot = _checkpoint_values(run_dir, 1, directory="snapshots")
+    assert snapshot and all(name.startswith("model/") for name in snapshot)
+    model = ToyModel(config.audio.num_mels, config.text.vocab_size)
+    batch = next(iter(make_dataset(data_dir, config, "train", training=False)))
+    model.compute_losses(batch, stage="joint", step=0, training=False)
+    restore_weights(model, os.path.join(run_dir, "snapshots", "ckpt-1"))
+
+    # Resuming does not write the passed marks again.
+    run(None)
+    assert [r["step"] for r in read_metrics(run_dir, "snapshot")] == [1]
+    assert sorted(os.listdir(os.path.join(run_dir, "snapshots"))) == [
+        "ckpt-1.data-00000-of-00001",
+        "ckpt-1.index",
+    ]

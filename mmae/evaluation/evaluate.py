@@ -81,6 +81,8 @@ def evaluate(
     num_worst=10,
     corpus=None,
     recognizer=None,
+    checkpoint=None,
+    rows=ROWS,
 ):
     """Synthesizes the validation sentences of `data_dir` with `run_dir` and scores them.
 
@@ -98,6 +100,11 @@ def evaluate(
         corpus: the corpus to read recordings from, instead of
             `dataset.json`'s `source` (e.g. after moving it).
         recognizer: a `Recognizer` to reuse; a new one by default.
+        checkpoint: a checkpoint prefix of the run to evaluate instead of its
+            latest (e.g. one of its `snapshots/`).
+        rows: which of `ROWS` to score; the reference rows do not depend on
+            the model, so a study of many checkpoints scores them once. The
+            recordings are read either way, for MCD and F0 errors.
 
     Returns:
         The report (also written to `out_dir/report.json`).
@@ -108,7 +115,10 @@ def evaluate(
     from mmae.training import read_metrics
 
     start = time.time()
-    synthesizer = Synthesizer.from_run(run_dir)
+    unknown = set(rows) - set(ROWS)
+    if unknown or "model" not in rows:
+        raise ValueError(f"rows must include 'model' and come from {ROWS}, not {tuple(rows)}.")
+    synthesizer = Synthesizer.from_run(run_dir, checkpoint)
     config = synthesizer.config
     sample_rate = synthesizer.sample_rate
     info = load_dataset_info(data_dir)
@@ -120,10 +130,11 @@ def evaluate(
     audio["original"], original_note = _load_originals(clips, source, config.audio)
     if original_note and audio["original"]:
         notes.append(original_note)
-    audio["vocoder_ceiling"] = _vocode(synthesizer, clips, progress)
+    wanted = "vocoder_ceiling" in rows
+    audio["vocoder_ceiling"] = _vocode(synthesizer, clips, progress) if wanted else {}
     model_mels, audio["model"] = _synthesize(synthesizer, clips, progress)
-    present_rows = [row for row in ROWS if audio[row]]
-    missing_rows = {}
+    present_rows = [row for row in ROWS if row in rows and audio[row]]
+    missing_rows = {row: "not asked for (rows=...)" for row in ROWS if row not in rows}
     if not audio["original"]:
         missing_rows["original"] = original_note
         notes.append("No recording to compare with: MCD and F0 errors are not reported.")
@@ -132,7 +143,7 @@ def evaluate(
     hypotheses = _recognize(recognizer, audio, present_rows, clips, sample_rate, progress)
     acoustic = _compare(audio, clips, sample_rate, progress)
     sentences = _sentences(
-        clips, present_rows, audio, hypotheses, acoustic, model_mels, sample_rate
+        clips, present_rows, audio, hypotheses, acoustic, model_mels, config.audio
     )
     sentences.sort(key=_badness, reverse=True)
 
@@ -144,18 +155,18 @@ def evaluate(
     summaries["model"]["validation_step"] = validation[-1].get("step") if validation else None
     if not validation:
         notes.append("The run has no validation record: no teacher-forced mel L1.")
-    ceiling_wer = summaries["vocoder_ceiling"]["wer"]
+    ceiling_wer = summaries.get("vocoder_ceiling", {}).get("wer")
     report = {
         "run_dir": str(run_dir),
         "data_dir": str(data_dir),
-        "checkpoint": _latest_checkpoint(run_dir),
+        "checkpoint": os.path.basename(checkpoint) if checkpoint else _latest_checkpoint(run_dir),
         "source": str(source),
         "sample_rate": sample_rate,
         "num_sentences": len(clips),
         "rows": summaries,
         "missing_rows": missing_rows,
         "wer_ratio_model_to_ceiling": (
-            summaries["model"]["wer"] / ceiling_wer if ceiling_wer > 0 else None
+            summaries["model"]["wer"] / ceiling_wer if ceiling_wer else None
         ),
         "methods": _methods(recognizer, sample_rate),
         "notes": notes,
@@ -307,13 +318,14 @@ def _recognize(recognizer, audio, rows, clips, sample_rate, progress):
 
 def _compare(audio, clips, sample_rate, progress):
     """{row: {clip_id: MCD and F0 errors against the original}} for the synthetic rows."""
-    results = {row: {} for row in _COMPARED_ROWS}
+    rows = [row for row in _COMPARED_ROWS if audio[row]]
+    results = {row: {} for row in rows}
     compared = [clip for clip in clips if clip.clip_id in audio["original"]]
     if not compared:
         return results
     for clip in tqdm.tqdm(compared, desc="analyze", unit="clip", disable=not progress):
         reference = _world(audio["original"][clip.clip_id], sample_rate)
-        for row in _COMPARED_ROWS:
+        for row in rows:
             synthesized = _world(audio[row][clip.clip_id], sample_rate)
             if reference is None or synthesized is None:
                 results[row][clip.clip_id] = dict.fromkeys(_ACOUSTIC_KEYS)
@@ -332,7 +344,7 @@ def _world(waveform, sample_rate):
         return None
 
 
-def _sentences(clips, rows, audio, hypotheses, acoustic, model_mels, sample_rate):
+def _sentences(clips, rows, audio, hypotheses, acoustic, model_mels, audio_config):
     """One entry per clip: its text and, per row, transcript, error rates and distances."""
     sentences = []
     for clip in clips:
@@ -356,7 +368,7 @@ def _sentences(clips, rows, audio, hypotheses, acoustic, model_mels, sample_rate
                 "text": clip.text,
                 "reference": clip.reference,
                 "speaker_id": clip.speaker_id,
-                "seconds": len(audio["vocoder_ceiling"][clip.clip_id]) / sample_rate,
+                "seconds": len(clip.mel) * audio_config.frame_step / audio_config.sample_rate,
                 "rows": scores,
             }
         )

@@ -180,6 +180,7 @@ def train(
     max_steps=None,
     time_budget_s=None,
     cpu_budget_s=None,
+    snapshot_cpu_s=(),
 ):
     """Trains a model on a prepared dataset, or resumes the run in `run_dir`.
 
@@ -214,6 +215,11 @@ def train(
             shrink when other jobs share the machine. On a machine with N
             cores that training keeps busy, N x minutes x 60 matches
             `time_budget_s` of `minutes` on a quiet machine.
+        snapshot_cpu_s: CPU-second marks (as `cpu_budget_s` counts them): at
+            the first step past each mark the weights are also written to
+            `run_dir/snapshots/ckpt-STEP`, which keep-last-N never deletes,
+            and a `"snapshot"` record goes to metrics.jsonl. Benchmarks
+            evaluate these to draw quality against training time.
 
     Returns:
         A summary dict: `step`, `stopped` ("finished", "max_steps", "SIGINT",
@@ -233,6 +239,7 @@ def train(
         trainer = _Trainer(config, data_dir, run_dir, model_fn, strategy, policy, progress)
         trainer.time_budget_s = time_budget_s
         trainer.cpu_budget_s = cpu_budget_s
+        trainer.snapshot_marks = sorted(float(mark) for mark in snapshot_cpu_s)
         return trainer.run(max_steps)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -378,6 +385,7 @@ class _Trainer:
         self.audio_target_written = False
         self.vocoder = None
         self.time_budget_s = None
+        self.snapshot_marks = []
 
     # Setup.
 
@@ -416,6 +424,7 @@ class _Trainer:
         self.train_seconds = previous.get("train_seconds", 0.0)
         self.cpu_seconds = previous.get("cpu_seconds", 0.0)
         self.nonfinite_steps = previous.get("nonfinite_steps", 0)
+        self.snapshot_marks = [m for m in self.snapshot_marks if m > self.cpu_seconds]
         if self._out_of_time():
             message = (
                 f"{self.run_dir} has used its time budget ({self.train_seconds:.0f} s, "
@@ -572,6 +581,8 @@ class _Trainer:
                     self._evaluate(stage, step, eval_step)
             if _due(step, train.checkpoint_every) or step == end or stop:
                 self._save(step)
+            if self.snapshot_marks and self.cpu_seconds >= self.snapshot_marks[0]:
+                self._snapshot(stage, step)
             if stop:
                 return step, stop
         return step, None
@@ -774,6 +785,37 @@ class _Trainer:
         return self.vocoder(tf.constant(log_mel, tf.float32)).numpy()
 
     def _save(self, step):
+        self._check_finite(step)
+        self.step_variable.assign(step)
+        self.manager.save(checkpoint_number=step)
+
+    def _snapshot(self, stage, step):
+        """Writes the weights to snapshots/ckpt-STEP for every mark passed."""
+        marks = [m for m in self.snapshot_marks if m <= self.cpu_seconds]
+        self.snapshot_marks = self.snapshot_marks[len(marks) :]
+        self._check_finite(step)
+        self.step_variable.assign(step)
+        path = os.path.join(self.run_dir, "snapshots", f"ckpt-{step}")
+        # Every worker writes (it may involve collectives); the chief's is kept.
+        if not self.chief:
+            path = os.path.join(self.save_dir, f"snapshot-{step}")
+        snapshot = tf.train.Checkpoint(model=model_weights(self.model), step=self.step_variable)
+        snapshot.save_counter  # noqa: B018 (created, so restore_weights finds all it expects)
+        snapshot.write(path)
+        self.metrics.write(
+            {
+                "split": "snapshot",
+                "step": step,
+                "stage": stage.name,
+                "wall_time": time.time(),
+                "train_seconds": self.train_seconds,
+                "cpu_seconds": self.cpu_seconds,
+                "cpu_marks": marks,
+                "checkpoint": os.path.join("snapshots", f"ckpt-{step}"),
+            }
+        )
+
+    def _check_finite(self, step):
         for variable in self.model.weights:
             floating = "float" in str(variable.dtype)
             if floating and not np.isfinite(np.asarray(variable.numpy(), np.float32)).all():
@@ -781,8 +823,6 @@ class _Trainer:
                     f"Not saving step {step}: {variable.path} holds NaN/Inf. The last checkpoint "
                     f"is {self.manager.latest_checkpoint}."
                 )
-        self.step_variable.assign(step)
-        self.manager.save(checkpoint_number=step)
 
     def _restore(self, path, stage, checkpoint):
         saved_step = _checkpoint_step(path)
