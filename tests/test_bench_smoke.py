@@ -121,3 +121,51 @@ def test_vocoder_bench_quick_writes_json_and_plot(tmp_path):
     # Graph and XLA, one clip or a padded batch: the same audio.
     for name in ("tf_xla_batch1", "tf_graph_batched", "tf_xla_batched"):
         assert methods[name]["max_relative_l2_difference_vs_tf_graph_batch1"] < 1e-2
+
+
+def test_bench_main_quick_runs_the_chosen_benchmarks(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "vocoder", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert sorted(os.listdir(tmp_path)) == ["vocoder_bench.json", "vocoder_bench.png"]
+    assert "[bench] vocoder:" in completed.stdout
+
+
+def test_readme_summary_matches_the_committed_results():
+    from bench import summary
+
+    with open(summary.README, encoding="utf-8") as f:
+        readme = f.read()
+    # Out of date after a benchmark rerun: python -m bench.summary rewrites it.
+    assert summary.render(summary.load_results()) in readme
+
+
+def test_summary_names_missing_results(tmp_path):
+    from bench import summary
+
+    text = summary.render(summary.load_results(str(tmp_path)))
+    assert "quality_bench.json` is missing" in text
+    assert "Missing results: data_bench, train_bench, vocoder_bench, synthesis_bench." in text
+
+
+def test_quality_study_evaluates_snapshots_and_the_last_checkpoint(tiny_run, tmp_path):
+    from bench.quality_bench import checkpoints_to_evaluate
+    from mmae.config import Config
+    from mmae.training import train
+
+    data_dir, _ = tiny_run
+    run_dir = str(tmp_path / "run")
+    config = Config.load("tiny", overrides=["train.steps=3", "train.log_every=1"])
+    train(config, data_dir, run_dir, progress=False, snapshot_cpu_s=[1e-9])
+    found = checkpoints_to_evaluate(run_dir)
+    assert [(name, os.path.relpath(path, run_dir)) for name, path, _ in found] == [
+        ("ckpt-1", os.path.join("snapshots", "ckpt-1")),
+        ("ckpt-3", os.path.join("checkpoints", "ckpt-3")),
+    ]
+    assert all(record["cpu_seconds"] > 0 for *_, record in found)
