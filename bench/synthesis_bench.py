@@ -8,7 +8,9 @@ For the same 16 sentences (the held-out texts of data/sample's metadata,
 `mmae.export` can write one, through an exported SavedModel:
 
 - acoustic model alone: text -> log-mel (`synthesize_mel`, the `mel`
-  signature), tokenization included;
+  signature), tokenization included; through the SavedModel also split in
+  two: its in-graph text frontend alone (`tokenize`: normalization,
+  lexicon, ids) and the model alone from those ids (`acoustic`);
 - vocoder alone: those log-mels -> waveforms (Griffin-Lim, 32 iterations);
 - end to end: text -> waveform (`synthesize`, `serving_default`).
 
@@ -138,16 +140,17 @@ def python_methods(synthesizer, texts, mels):
 
 def saved_model_methods(synthesizer, run_dir, texts, mels):
     """The same through an exported SavedModel, if this checkout can export one."""
-    try:
-        from mmae import export
-    except ImportError:
-        return {}
     import tensorflow as tf
+
+    from mmae import export
 
     out = tempfile.mkdtemp(prefix="mmae-synthesis-bench-")
     export.export_saved_model(run_dir or pretrained_path(), out)
     loaded = tf.saved_model.load(out)
     speak, mel = loaded.signatures["serving_default"], loaded.signatures["mel"]
+    tokenize, acoustic = loaded.signatures["tokenize"], loaded.signatures["acoustic"]
+    ids_each = [tokenize(tf.constant([t])) for t in texts]
+    ids_batch = tokenize(tf.constant(texts))
 
     def each(function):
         return lambda: [function(tf.constant([t])) for t in texts]
@@ -158,6 +161,10 @@ def saved_model_methods(synthesizer, run_dir, texts, mels):
     return {
         "saved_model/acoustic/batch1": each(mel),
         "saved_model/acoustic/batch16": batch(mel),
+        "saved_model/frontend/batch1": each(tokenize),
+        "saved_model/frontend/batch16": batch(tokenize),
+        "saved_model/acoustic_from_ids/batch1": lambda: [acoustic(**ids) for ids in ids_each],
+        "saved_model/acoustic_from_ids/batch16": lambda: acoustic(**ids_batch),
         "saved_model/end_to_end/batch1": each(speak),
         "saved_model/end_to_end/batch16": batch(speak),
     }

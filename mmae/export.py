@@ -21,7 +21,7 @@ punctuation only, only characters the symbol set lacks such as emoji) gives
 no audio: length 0, never an error for the rest of the batch. Unlike
 `Synthesizer`, a sentence longer than 300 characters is not split further.
 
-Signatures (input `text`: `tf.string [batch]`):
+Signatures (input `text`: `tf.string [batch]`, except `acoustic`):
 
 - `serving_default`: `audio` float32 `[batch, samples]` (padded with zeros)
   and `lengths` int32 `[batch]`, at `sample_rate` (see export.json).
@@ -32,6 +32,11 @@ Signatures (input `text`: `tf.string [batch]`):
   with 0, ending in EOS) and `num_tokens` int32 `[batch]` (0: nothing to
   say); each text is tokenized whole, without sentence splitting. Its ids
   feed the TFLite acoustic model.
+- `acoustic` (inputs `tokens` int32 `[batch, T]`, `num_tokens` int32
+  `[batch]`, each at least 1, as `tokenize` gives them): the acoustic model
+  alone, `mel` and `num_frames` as `mel` returns them, for one sentence per
+  row. For clients that tokenize themselves, and to time the model apart
+  from the text frontend.
 
 Next to `saved_model.pb` and `variables/`, the export directory has the run's
 `config.yaml` and `export.json`: the config, sample rate, sizes, export time,
@@ -97,6 +102,8 @@ PAUSE_SECONDS = 0.25  # as Synthesizer
 PEAK = 0.95  # as Synthesizer
 _SENTENCE_MARK = "\x01"
 _TEXT = tf.TensorSpec([None], tf.string, name="text")
+_TOKENS = tf.TensorSpec([None, None], tf.int32, name="tokens")
+_NUM_TOKENS = tf.TensorSpec([None], tf.int32, name="num_tokens")
 
 
 class SpeechSynthesisModule(tf.Module):
@@ -139,6 +146,16 @@ class SpeechSynthesisModule(tf.Module):
         tokens, num_tokens = self.frontend.tokenize(text)
         return {"tokens": tokens, "num_tokens": num_tokens}
 
+    def acoustic(self, tokens, num_tokens):
+        """The acoustic model alone: ids [B, T] (each row >= 1 token) -> {"mel", "num_frames"}.
+
+        The ids are what `tokenize` gives; for clients that tokenize
+        themselves, and to time the model without the text frontend.
+        """
+        speakers = tf.zeros_like(num_tokens)
+        mel, num_frames = self.model.synthesize_mel(tokens, num_tokens, speakers, 1.0)
+        return {"mel": tf.cast(mel, tf.float32), "num_frames": tf.cast(num_frames, tf.int32)}
+
     def signatures(self):
         """The concrete functions of the export's signatures.
 
@@ -162,12 +179,16 @@ class SpeechSynthesisModule(tf.Module):
             "mel": lambda text: self._joined_mel(*sentence_mels(text)),
             "tokenize": tokens,
         }
-        return {
+        concrete = {
             name: tf.function(
                 function, input_signature=[_TEXT], autograph=False
             ).get_concrete_function()
             for name, function in functions.items()
         }
+        concrete["acoustic"] = tf.function(
+            self.acoustic, input_signature=[_TOKENS, _NUM_TOKENS], autograph=False
+        ).get_concrete_function()
+        return concrete
 
     def _audio(self, rows, num_texts, mel, num_frames, spoken):
         waveforms = self.vocoder(mel, num_frames)
@@ -349,6 +370,16 @@ def export_saved_model(
                 "outputs": {
                     "tokens": "int32 [batch, tokens], zero-padded, ending in EOS (1)",
                     "num_tokens": "int32 [batch], 0 for a text with nothing to say",
+                },
+            },
+            "acoustic": {
+                "inputs": {
+                    "tokens": "int32 [batch, tokens], zero-padded (as tokenize gives)",
+                    "num_tokens": "int32 [batch], each at least 1",
+                },
+                "outputs": {
+                    "mel": f"float32 [batch, frames, {config.audio.num_mels}], zero-padded",
+                    "num_frames": "int32 [batch]",
                 },
             },
         },

@@ -146,7 +146,7 @@ def test_export_writes_config_and_summary(exported):
         written = json.load(f)
     assert written["saved_model_bytes"] == summary["saved_model_bytes"] > 0
     assert written["sample_rate"] == 16000
-    assert set(written["signatures"]) == {"serving_default", "mel", "tokenize"}
+    assert set(written["signatures"]) == {"serving_default", "mel", "tokenize", "acoustic"}
     assert "Numbers" in written["normalizer"]
     # All 12 transcripts of the run tokenize exactly as in Python.
     assert written["frontend_agreement"]["equal_ids"] == 1.0
@@ -243,6 +243,18 @@ def test_tflite_acoustic_model_matches_saved_model(exported, speech, tmp_path):
     assert frames == int(expected["num_frames"][0]) > 0
     assert mel.shape == (frames, summary["num_mels"])
     np.testing.assert_allclose(mel, expected["mel"][0, :frames].numpy(), atol=1e-4)
+
+
+def test_acoustic_signature_is_the_mel_signature_without_the_frontend(speech):
+    texts = tf.constant([SENTENCE, "Go."])
+    ids = speech.signatures["tokenize"](text=texts)
+    out = speech.signatures["acoustic"](tokens=ids["tokens"], num_tokens=ids["num_tokens"])
+    expected = speech.signatures["mel"](text=texts)
+    np.testing.assert_array_equal(out["num_frames"].numpy(), expected["num_frames"].numpy())
+    for row, frames in enumerate(expected["num_frames"].numpy()):
+        np.testing.assert_allclose(
+            out["mel"][row, :frames].numpy(), expected["mel"][row, :frames].numpy(), atol=1e-5
+        )
 
 
 def test_keras_file_round_trip(tiny_run, tmp_path):
