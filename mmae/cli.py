@@ -121,7 +121,10 @@ def build_parser():
         "Serving). With --tflite, also convert the acoustic model (token ids to mel).",
     )
     export.add_argument(
-        "--run", dest="run_dir", required=True, help="a run directory made by `mmae train`"
+        "--run",
+        dest="run_dir",
+        default=None,
+        help="a run directory made by `mmae train` (default: the bundled pretrained model)",
     )
     export.add_argument("--out", required=True, help="the SavedModel directory to write")
     export.add_argument(
@@ -310,6 +313,9 @@ def _plot_mel(mel, path, audio_config):
 
 def _export(args):
     from mmae.export import export_saved_model, export_tflite
+    from mmae import pretrained
+
+    args.run_dir = args.run_dir or pretrained.path_of()
 
     if args.tflite:
         # First: converted after the SavedModel, the same process's lookup

@@ -267,6 +267,21 @@ def _join(values, lengths, spoken, rows, num_rows, gap):
     return joined, totals
 
 
+def _load_model(run_dir, checkpoint):
+    """(config, model) of a training run, or of a pretrained model's directory."""
+    from mmae import pretrained
+    from mmae.training import load_run
+
+    if tf.io.gfile.exists(os.path.join(run_dir, pretrained.WEIGHTS)):
+        if checkpoint:
+            raise ValueError(f"{run_dir} is a pretrained model: it has no checkpoints to choose.")
+        config, model = pretrained.load(run_dir)
+    else:
+        config, model = load_run(run_dir, checkpoint)
+    _check_model(model, run_dir)
+    return config, model
+
+
 def _check_model(model, run_dir):
     if not hasattr(model, "synthesize_mel"):
         raise ValueError(
@@ -305,7 +320,8 @@ def export_saved_model(
     """Writes a SavedModel of `run_dir` that maps text to audio (see the module docstring).
 
     Args:
-        run_dir: a training run (`mmae train --run-dir`).
+        run_dir: a training run (`mmae train --run-dir`), or the directory of a
+            pretrained model (`mmae.pretrained.path_of()`, the bundled one).
         out_dir: the export directory (for TensorFlow Serving, a numbered
             version directory such as `models/mmae/1`).
         checkpoint: a checkpoint prefix instead of the run's latest.
@@ -326,7 +342,6 @@ def export_saved_model(
     """
     from mmae.text import tokenizer_from_config
     from mmae.text.graph_frontend import GraphFrontend, PhonemeLexicon, agreement
-    from mmae.training import load_run
     from mmae.vocoders import vocoder_from_config
 
     start = time.perf_counter()
@@ -334,8 +349,7 @@ def export_saved_model(
         raise FileExistsError(
             f"{out_dir} already holds a SavedModel (overwrite=True, or --overwrite, replaces it)."
         )
-    config, model = load_run(run_dir, checkpoint)
-    _check_model(model, run_dir)
+    config, model = _load_model(run_dir, checkpoint)
     texts = list(texts) + (_transcripts(data_dir) if data_dir else [])
     if config.text.tokenizer == "phonemes" and lexicon is None:
         lexicon = PhonemeLexicon.build(
@@ -426,7 +440,7 @@ def export_tflite(run_dir, out_path, checkpoint=None, select_tf_ops=None):
     """Converts the run's acoustic model (token ids -> mel) to TFLite.
 
     Args:
-        run_dir: a training run.
+        run_dir: a training run, or a pretrained model's directory.
         out_path: the .tflite file to write.
         checkpoint: a checkpoint prefix instead of the run's latest.
         select_tf_ops: None tries builtin ops first and falls back to
@@ -436,10 +450,7 @@ def export_tflite(run_dir, out_path, checkpoint=None, select_tf_ops=None):
         {"path", "bytes", "ops": "builtin" or "builtin+select_tf_ops", "error"
         (why builtin ops alone failed, if they did)}.
     """
-    from mmae.training import load_run
-
-    _, model = load_run(run_dir, checkpoint)
-    _check_model(model, run_dir)
+    _, model = _load_model(run_dir, checkpoint)
 
     @tf.function(
         input_signature=[

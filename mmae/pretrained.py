@@ -24,6 +24,7 @@ import numpy as np
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 DEFAULT = "flite_slt"
+WEIGHTS = "weights.npz"
 # The model parts synthesis needs (CrossModalAutoencoder attribute names).
 INFERENCE_PARTS = ("text_encoder", "length_regulator", "duration_predictor", "decoder", "speakers")
 
@@ -35,16 +36,16 @@ def available():
     return sorted(
         name
         for name in os.listdir(ASSETS)
-        if os.path.exists(os.path.join(ASSETS, name, "weights.npz"))
+        if os.path.exists(os.path.join(ASSETS, name, WEIGHTS))
     )
 
 
 def path_of(name=DEFAULT):
     """The directory of a bundled pretrained model (or `name` itself if it is one)."""
-    if os.path.exists(os.path.join(name, "weights.npz")):
+    if os.path.exists(os.path.join(name, WEIGHTS)):
         return name
     path = os.path.join(ASSETS, name)
-    if not os.path.exists(os.path.join(path, "weights.npz")):
+    if not os.path.exists(os.path.join(path, WEIGHTS)):
         raise FileNotFoundError(
             f"No pretrained model {name!r}; bundled: {', '.join(available()) or 'none'}."
         )
@@ -70,7 +71,7 @@ def pack(run_dir, out_dir, checkpoint=None):
     info = {key: info[key] for key in ("speakers", "mel_mean", "mel_std", "config")}
     with open(os.path.join(out_dir, "dataset.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=1)
-    path = os.path.join(out_dir, "weights.npz")
+    path = os.path.join(out_dir, WEIGHTS)
     np.savez_compressed(path, **weights)
     return os.path.getsize(path)
 
@@ -85,7 +86,7 @@ def load(name=DEFAULT):
     with open(os.path.join(path, "dataset.json"), encoding="utf-8") as f:
         info = json.load(f)
     model = build_model(config, info)
-    with np.load(os.path.join(path, "weights.npz")) as stored:
+    with np.load(os.path.join(path, WEIGHTS)) as stored:
         expected = dict(_inference_weights(model))
         if set(stored.files) != set(expected) or any(
             stored[key].shape != tuple(expected[key].shape) for key in expected

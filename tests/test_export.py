@@ -356,3 +356,13 @@ def test_phoneme_export_speaks_like_the_synthesizer(phoneme_export):
     assert sum(equal) / len(texts) >= 0.95, [
         t for t, ok in zip(texts, equal, strict=True) if not ok
     ][:5]
+
+
+def test_the_pretrained_model_exports_to_tflite(tmp_path):
+    from mmae import pretrained
+    from mmae.export import export_tflite
+
+    result = export_tflite(pretrained.path_of(), str(tmp_path / "pretrained.tflite"))
+    assert result["ops"] == "builtin" and result["bytes"] > 1_000_000
+    with pytest.raises(ValueError, match="no checkpoints"):
+        export_tflite(pretrained.path_of(), str(tmp_path / "x.tflite"), checkpoint="ckpt-1")
