@@ -312,8 +312,8 @@ def _plot_mel(mel, path, audio_config):
 
 
 def _export(args):
-    from mmae.export import export_saved_model, export_tflite
     from mmae import pretrained
+    from mmae.export import export_saved_model, export_tflite
 
     args.run_dir = args.run_dir or pretrained.path_of()
 

@@ -34,9 +34,7 @@ def available():
     if not os.path.isdir(ASSETS):
         return []
     return sorted(
-        name
-        for name in os.listdir(ASSETS)
-        if os.path.exists(os.path.join(ASSETS, name, WEIGHTS))
+        name for name in os.listdir(ASSETS) if os.path.exists(os.path.join(ASSETS, name, WEIGHTS))
     )
 
 
