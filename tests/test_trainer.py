@@ -278,6 +278,28 @@ def test_strategy_and_precision_choices(monkeypatch):
     assert distribute.precision_policy("mixed_bfloat16", default) == "mixed_bfloat16"
 
 
+def test_tpu_auto_falls_back_to_the_default_strategy_without_a_tpu(monkeypatch, caplog):
+    from mmae.training import distribute
+
+    for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(distribute.glob, "glob", lambda pattern: [])
+    assert distribute.find_tpu() is None
+    assert distribute.select_strategy(tpu="auto") is tf.distribute.get_strategy()
+    assert "No TPU found" in caplog.text
+    with pytest.raises(ValueError, match="no TPU found"):
+        distribute.select_strategy("tpu")
+    monkeypatch.setenv("COLAB_TPU_ADDR", "10.0.0.2:8470")
+    assert distribute.find_tpu() == "grpc://10.0.0.2:8470"
+    # A TPU that is named but does not start falls back too, with the reason.
+    caplog.clear()
+    assert distribute.select_strategy(tpu="auto") is tf.distribute.get_strategy()
+    assert "did not start" in caplog.text
+    monkeypatch.setattr(distribute.glob, "glob", lambda pattern: ["/dev/accel0"])
+    monkeypatch.delenv("COLAB_TPU_ADDR")
+    assert distribute.find_tpu() == "local"
+
+
 # Training in this process.
 
 

@@ -2,8 +2,10 @@
 
 The choice follows the machine unless asked otherwise:
 
-- `tpu` given: `TPUStrategy` on that TPU ("local" on a TPU VM, "auto" to let
-  `TPUClusterResolver` find a Colab TPU, or a name or `grpc://` address).
+- `tpu` given: `TPUStrategy` on that TPU: "local" on a TPU VM (Colab's TPU
+  runtimes are TPU VMs), a name or a `grpc://` address, or "auto": whatever
+  `find_tpu` finds, and the default strategy with a warning when it finds
+  none or the TPU does not start (so one notebook runs with and without).
 - `TF_CONFIG` names more than one worker: `MultiWorkerMirroredStrategy`.
 - more than one GPU, or `strategy="mirrored"`: `MirroredStrategy` over all
   GPUs (over all logical CPUs when there is no GPU, which is how it is tested).
@@ -15,10 +17,14 @@ Example:
 >>> keras.mixed_precision.set_global_policy(precision_policy("auto", strategy))
 """
 
+import glob
 import json
+import logging
 import os
 
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
@@ -29,7 +35,9 @@ def select_strategy(strategy=None, tpu=None):
     Args:
         strategy: a `tf.distribute.Strategy` (returned as is) or one of
             "auto" (default), "default", "mirrored", "multi_worker", "tpu".
-        tpu: a TPU name or address for `TPUClusterResolver`; implies "tpu".
+        tpu: a TPU name or address for `TPUClusterResolver`, "local", or
+            "auto" (see `find_tpu`; falls back to the default strategy);
+            implies "tpu".
     """
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
@@ -56,12 +64,39 @@ def select_strategy(strategy=None, tpu=None):
     return tf.distribute.get_strategy()
 
 
+def find_tpu():
+    """The TPU this machine can use, for `TPUClusterResolver`; None if there is none.
+
+    `TPU_NAME` if set; an older Colab TPU runtime's `COLAB_TPU_ADDR`; "local"
+    on a TPU VM (its chips appear as /dev/accel* or, from v5e on, /dev/vfio/N).
+    """
+    if os.environ.get("TPU_NAME"):
+        return os.environ["TPU_NAME"]
+    if os.environ.get("COLAB_TPU_ADDR"):
+        return "grpc://" + os.environ["COLAB_TPU_ADDR"]
+    if glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*"):
+        return "local"
+    return None
+
+
 def _tpu_strategy(tpu):
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=None if tpu in (None, "", "auto") else tpu
-    )
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+    # "auto" may fall back; strategy="tpu" without a name must find one.
+    automatic = tpu == "auto"
+    target = find_tpu() if tpu in (None, "", "auto") else tpu
+    if target is None:
+        if not automatic:
+            raise ValueError("strategy='tpu' but no TPU found: pass its name or address.")
+        logger.warning("No TPU found (tpu='auto'): using the default strategy.")
+        return tf.distribute.get_strategy()
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=target)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        if not automatic:
+            raise
+        logger.warning("The TPU %r did not start (%s): using the default strategy.", target, error)
+        return tf.distribute.get_strategy()
     return tf.distribute.TPUStrategy(resolver)
 
 
