@@ -96,11 +96,14 @@ import time
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from mmae.synthesis import NON_FINAL_PERIOD
+
 __all__ = ["SpeechSynthesisModule", "export_saved_model", "export_tflite"]
 
 PAUSE_SECONDS = 0.25  # as Synthesizer
 PEAK = 0.95  # as Synthesizer
 _SENTENCE_MARK = "\x01"
+_KEPT_PERIOD = "\x02"
 _TEXT = tf.TensorSpec([None], tf.string, name="text")
 _TOKENS = tf.TensorSpec([None, None], tf.int32, name="tokens")
 _NUM_TOKENS = tf.TensorSpec([None], tf.int32, name="num_tokens")
@@ -230,8 +233,10 @@ class SpeechSynthesisModule(tf.Module):
 def _split_sentences(text):
     """`split_sentences` of mmae.synthesis without its length limit: ragged [B, (S)]."""
     text = tf.strings.strip(text)
+    text = tf.strings.regex_replace(text, "(?i)" + NON_FINAL_PERIOD, "\\1" + _KEPT_PERIOD + "\\2")
     text = tf.strings.regex_replace(text, r"([.!?;])\s+", "\\1" + _SENTENCE_MARK)
     text = tf.strings.regex_replace(text, r"\n\s*\n", _SENTENCE_MARK)
+    text = tf.strings.regex_replace(text, _KEPT_PERIOD, ".")
     sentences = tf.strings.strip(tf.strings.split(text, sep=_SENTENCE_MARK))
     return tf.ragged.boolean_mask(sentences, tf.strings.length(sentences) > 0)
 

@@ -44,17 +44,26 @@ class SynthesisWarning(UserWarning):
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n")
 _CLAUSE_END = re.compile(r"(?<=[,:])\s+")
+# Periods that never end a sentence: titles before a name ("Dr. Smith"),
+# "e.g.", "i.e." and initials ("J. R. R. Tolkien", "U.S. Army"). They are
+# hidden behind a mark while splitting. The SavedModel splits the same way.
+NON_FINAL_PERIOD = r"\b(mr|mrs|dr|capt|lt|vs|gen|col|e\.g|i\.e|[a-z])\.(\s)"
+_NON_FINAL_PERIOD_RE = re.compile(NON_FINAL_PERIOD, re.IGNORECASE)
+_KEPT_PERIOD = "\x02"
 
 
 def split_sentences(text, max_characters=300):
     """Splits `text` into pieces of at most `max_characters`, at natural breaks.
 
-    Sentence ends (. ! ? ; and blank lines) first, then commas and colons,
+    Sentence ends (. ! ? ; and blank lines; not the period of a title before
+    a name, "e.g.", "i.e." or an initial) first, then commas and colons,
     then spaces; a single word longer than `max_characters` is cut.
     """
     pieces = []
-    for sentence in _SENTENCE_END.split(text.strip()):
-        pieces.extend(_split_long(sentence.strip(), max_characters))
+    text = _NON_FINAL_PERIOD_RE.sub(rf"\1{_KEPT_PERIOD}\2", text.strip())
+    for sentence in _SENTENCE_END.split(text):
+        sentence = sentence.strip().replace(_KEPT_PERIOD, ".")
+        pieces.extend(_split_long(sentence, max_characters))
     return [piece for piece in pieces if piece]
 
 

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mmae.synthesis import SynthesisError, SynthesisWarning, Synthesizer, split_sentences
 
@@ -12,6 +13,33 @@ from mmae.synthesis import SynthesisError, SynthesisWarning, Synthesizer, split_
 def synthesizer(tiny_run):
     _, run_dir = tiny_run
     return Synthesizer.from_run(run_dir, batch_size=4)
+
+
+ABBREVIATED = [
+    (
+        "Dr. Smith paid $3.50. Mr. Jones, e.g. here.",
+        ["Dr. Smith paid $3.50.", "Mr. Jones, e.g. here."],
+    ),
+    (
+        "J. R. R. Tolkien wrote it. The U.S. Army came! Yes; no.",
+        ["J. R. R. Tolkien wrote it.", "The U.S. Army came!", "Yes;", "no."],
+    ),
+    ("Hello world.\n\nNext one", ["Hello world.", "Next one"]),
+    (
+        "Mrs. Lee met Capt. Ahab vs. Gen. Grant. Done.",
+        ["Mrs. Lee met Capt. Ahab vs. Gen. Grant.", "Done."],
+    ),
+]
+
+
+@pytest.mark.parametrize("text, expected", ABBREVIATED)
+def test_split_sentences_not_at_titles_initials_or_eg(text, expected):
+    from mmae.export import _split_sentences
+
+    assert split_sentences(text) == expected
+    # The SavedModel's in-graph splitting agrees.
+    in_graph = _split_sentences(tf.constant([text]))[0].numpy()
+    assert [sentence.decode() for sentence in in_graph] == expected
 
 
 def test_split_sentences_keeps_every_word_and_the_limit():
