@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs the whole test suite.
+# Sets up (scripts/setup.sh) and runs the whole test suite: tests/ and every
+# notebook in notebooks/ (executed by nbmake in their small-size mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev,phonemes,eval
 export TF_CPP_MIN_LOG_LEVEL=2
-exec .venv/bin/python -m pytest -q "$@"
+# The notebooks' parameters cells read this and pick tiny sizes.
+export MMAE_NOTEBOOK_SMALL=1
+if [ "$#" -eq 0 ]; then
+    set -- tests notebooks
+fi
+exec .venv/bin/python -m pytest -q --nbmake --nbmake-timeout=900 "$@"
