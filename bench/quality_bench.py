@@ -129,8 +129,8 @@ def main(argv=None):
     print(json.dumps({name: run.get("final") for name, run in results["runs"].items()}, indent=1))
 
 
-def checkpoints_to_evaluate(run_dir):
-    """[(name, path, record)] of a run's snapshots and its last checkpoint."""
+def checkpoints_to_evaluate(run_dir, include_last=True):
+    """[(name, path, record)] of a run's snapshots and (optionally) its last checkpoint."""
     from mmae.training import read_metrics
 
     found = []
@@ -139,7 +139,7 @@ def checkpoints_to_evaluate(run_dir):
             (f"ckpt-{record['step']}", os.path.join(run_dir, record["checkpoint"]), record)
         )
     train_records = read_metrics(run_dir, "train")
-    if train_records:
+    if train_records and include_last:
         last = train_records[-1]
         path = os.path.join(run_dir, "checkpoints", f"ckpt-{last['step']}")
         if os.path.exists(path + ".index") and last["step"] not in [r["step"] for *_, r in found]:
@@ -156,7 +156,9 @@ def evaluate_checkpoints(args):
         run_dir = os.path.join(WORK, name)
         if not os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
             continue
-        for checkpoint, path, _ in checkpoints_to_evaluate(run_dir):
+        # A run still training has only its snapshots evaluated.
+        found = checkpoints_to_evaluate(run_dir, include_last=_complete(run_dir, args))
+        for checkpoint, path, _ in found:
             out_dir = os.path.join(run_dir, "evaluation", checkpoint)
             if os.path.exists(os.path.join(out_dir, "report.json")):
                 continue
@@ -241,10 +243,7 @@ def collect(args, info):
             "final": curve[-1] if curve else None,
             "steps": train_records[-1]["step"] if train_records else 0,
             "machine_minutes": round(used / CORES / 60, 2),
-            # Stopped by its budget or by the step cap, not interrupted
-            # (an interrupted run resumes with the same command).
-            "complete": used >= 60 * args.minutes * CORES
-            or (bool(train_records) and train_records[-1]["step"] >= _max_steps(run_dir)),
+            "complete": _complete(run_dir, args),
             "evaluation": collect_evaluations(run_dir, reference),
         }
     final = {
@@ -302,6 +301,19 @@ def collect(args, info):
         if "seed_baseline" in final
         else None,
     }
+
+
+def _complete(run_dir, args):
+    """Stopped by its budget or by the step cap, not interrupted (it would resume)."""
+    from mmae.training import read_metrics
+
+    train_records = read_metrics(run_dir, "train")
+    if not train_records:
+        return False
+    last = train_records[-1]
+    return last.get("cpu_seconds", 0.0) >= 60 * args.minutes * CORES or last["step"] >= _max_steps(
+        run_dir
+    )
 
 
 def _max_steps(run_dir):
