@@ -78,7 +78,10 @@ def build_parser():
     train.add_argument("--run-dir", required=True, help="where checkpoints and logs go")
     _add_config_arguments(train)
     train.add_argument(
-        "--tpu", default=None, help='TPU name or address ("local" on a TPU VM, "auto" on Colab)'
+        "--tpu",
+        default=None,
+        help='TPU name or address, "local" on a TPU VM (Colab), or "auto": find one, else '
+        "train without",
     )
     train.add_argument(
         "--steps",
