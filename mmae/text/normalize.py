@@ -75,7 +75,9 @@ _TYPOGRAPHY = str.maketrans(
 
 # En dash (U+2013), em dash (U+2014), horizontal bar (U+2015), figure dash.
 _DASHES = "\u2012\u2013\u2014\u2015"
-# A dash between two numbers is a range: "1990-1995" is read "1990 to 1995".
+# A dash between two numbers is a range: "1990\u20131995" (en dash) is read
+# "1990 to 1995". The ASCII hyphen is not: it also joins codes and numbers
+# that are not ranges ("COVID-19", "555-0100"), so "5-10" stays "five-ten".
 _NUMBER_RANGE_RE = re.compile(rf"(?<=\d)\s*[{_DASHES}]\s*(?=\d)")
 # Anywhere else a dash (or the typewriter's "--") is a pause; " - " keeps it
 # apart from the hyphen of compound words.
