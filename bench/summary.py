@@ -151,6 +151,13 @@ def _speed(results):
             f"{librosa['seconds_per_utterance'] * 1000:.1f} ms "
             f"({librosa['spectral_convergence_mean']}): {ours['speedup_vs_librosa']}x faster |"
         )
+        recognition = vocoder.get("speech_recognition", {})
+        if "tf_graph_batch1" in recognition:
+            lines.append(
+                f"| Griffin-Lim, PocketSphinx WER on {vocoder['clips']['num_clips']} clips | "
+                f"{recognition['tf_graph_batch1']['wer']} (recordings "
+                f"{recognition['original']['wer']}) | librosa {recognition['librosa']['wer']} |"
+            )
     synthesis = results.get("synthesis_bench")
     if synthesis:
         rows = synthesis["rows"]

@@ -101,13 +101,33 @@ def run(settings, quick, argv):
 
 
 def load_clips(audio, count):
-    """(clip ids, float32 waveforms) of the first `count` clips of data/sample."""
+    """(clip ids, float32 waveforms, transcripts) of the first `count` clips of data/sample."""
     from mmae.audio.io import load_clip
     from mmae.datasets.readers import read_corpus
 
     utterances, _ = read_corpus(SAMPLE)
     utterances = utterances[:count]
-    return [u.clip_id for u in utterances], [load_clip(u.audio_path, audio) for u in utterances]
+    waveforms = [load_clip(u.audio_path, audio) for u in utterances]
+    return [u.clip_id for u in utterances], waveforms, [u.text for u in utterances]
+
+
+def recognition_scores(rows, texts, sample_rate):
+    """{row: WER and CER of PocketSphinx on its waveforms}, or {"skipped": why}."""
+    try:
+        from mmae.evaluation import Recognizer, metrics
+
+        recognizer = Recognizer()
+    except ImportError as error:  # the eval extra is not installed
+        return {"skipped": f"{error} (pip install -e '.[eval]')"}
+    scores = {"recognizer": recognizer.description}
+    for row, waveforms in rows.items():
+        hypotheses = [recognizer.transcribe(w, sample_rate) for w in waveforms]
+        scores[row] = {
+            "wer": round(metrics.word_error_rate(texts, hypotheses), 4),
+            "cer": round(metrics.character_error_rate(texts, hypotheses), 4),
+        }
+        log(f"  recognized {row}: WER {scores[row]['wer']}")
+    return scores
 
 
 def bench_vocoders(audio, settings):
@@ -119,7 +139,7 @@ def bench_vocoders(audio, settings):
     from mmae.audio.features import MelSpectrogram
     from mmae.vocoders import vocoder_from_config
 
-    clip_ids, clips = load_clips(audio, settings.num_clips)
+    clip_ids, clips, texts = load_clips(audio, settings.num_clips)
     mel_layer = MelSpectrogram.from_config_dataclass(audio)
     log_mels = [mel_layer(clip).numpy() for clip in clips]  # [frames, num_mels] each
     frames = [len(m) for m in log_mels]
@@ -367,6 +387,16 @@ def bench_vocoders(audio, settings):
             ],
         },
         "methods": entries,
+        # Intelligibility, the evaluation's measure, of the same clips.
+        "speech_recognition": recognition_scores(
+            {
+                "original": clips,
+                "librosa": outputs["librosa"],
+                "tf_graph_batch1": outputs["tf_graph_batch1"],
+            },
+            texts,
+            audio.sample_rate,
+        ),
     }
 
 

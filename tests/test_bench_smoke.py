@@ -97,6 +97,9 @@ def test_vocoder_bench_quick_writes_json_and_plot(tmp_path):
     for key in ("cpu_count", "platform", "tensorflow", "librosa", "load_average_1_5_15_min_at_end"):
         assert results["machine"][key]
     assert results["clips"]["num_clips"] == 2 and results["num_iterations"] == 4
+    recognition = results["speech_recognition"]
+    for row in ("original", "librosa", "tf_graph_batch1"):
+        assert 0.0 <= recognition[row]["wer"] and 0.0 <= recognition[row]["cer"]
 
     methods = results["methods"]
     assert set(methods) >= {
