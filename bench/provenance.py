@@ -9,8 +9,12 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def command_line(module, argv):
-    """The command that reproduces a run, with the interpreter relative to the repo."""
+def command_line(module, argv=None):
+    """The command that reproduces a run, with the interpreter relative to the repo.
+
+    `argv` is the benchmark's arguments (default: this process's).
+    """
+    argv = sys.argv[1:] if argv is None else argv
     python = sys.executable
     if python.startswith(REPO + os.sep):
         python = os.path.relpath(python, REPO)

@@ -26,7 +26,6 @@ end >= 10x with Griffin-Lim.
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import tempfile
@@ -46,7 +45,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from bench.provenance import git_commit, machine_info
+    from bench.provenance import command_line, git_commit, machine_info, write_results
     from mmae.synthesis import Synthesizer
 
     started = time.time()
@@ -82,7 +81,7 @@ def main(argv=None):
         }
     results = {
         "benchmark": "synthesis_bench",
-        "command": "python -m bench.synthesis_bench" + (" --quick" if args.quick else ""),
+        "command": command_line("bench.synthesis_bench", argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "machine": info,
@@ -100,10 +99,7 @@ def main(argv=None):
         results["machine"]["load_average_1_5_15_min_at_end"] = [
             round(x, 2) for x in os.getloadavg()
         ]
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "synthesis_bench.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    plot(results, os.path.join(args.out, "synthesis_bench.png"))
+    write_results(args.out, "synthesis_bench", results, plot)
     width = max(len(n) for n in rows)
     print(f"{len(texts)} sentences, {audio_seconds:.1f} s of audio")
     for name, row in rows.items():

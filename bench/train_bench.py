@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from bench.provenance import command_line, write_results
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 
@@ -54,7 +56,7 @@ def main(argv=None):
 
     results = {
         "benchmark": "train_bench",
-        "command": "python -m bench.train_bench " + " ".join(argv or []),
+        "command": command_line("bench.train_bench", argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -88,10 +90,7 @@ def main(argv=None):
         results["buckets"].append(entry)
         print(json.dumps(entry))
     results["machine"]["load_average_at_end"] = list(os.getloadavg())
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "train_bench.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    _plot(results, os.path.join(args.out, "train_bench.png"))
+    write_results(args.out, "train_bench", results, _plot)
 
 
 def _one_batch_per_bucket(data_dir, config, count):

@@ -61,7 +61,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     # TensorFlow's C++ start-up chatter would bury the progress lines; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    results = run(QUICK if args.quick else FULL, quick=args.quick, argv=sys.argv[1:])
+    results = run(QUICK if args.quick else FULL, quick=args.quick, argv=argv)
     json_path, plot_path = write_results(args.out, "vocoder_bench", results, plot)
     log(f"wrote {os.path.relpath(json_path)} and {os.path.relpath(plot_path)}")
     print(summary_text(results))
