@@ -1,5 +1,6 @@
 """mmae.evaluation: metric functions on known inputs, the recognizer on real speech, `evaluate` end to end."""
 
+import importlib
 import json
 import math
 import os
@@ -295,6 +296,25 @@ def test_evaluate_one_checkpoint_model_row_only(tiny_run, tmp_path, recognizer):
     assert set(report["sentences"][0]["rows"]) == {"model"}
     with pytest.raises(ValueError, match="rows must include 'model'"):
         evaluate(run_dir, data_dir, str(tmp_path / "e2"), rows=("original",))
+
+
+def test_recordings_are_analyzed_once_per_process(monkeypatch):
+    module = importlib.import_module("mmae.evaluation.evaluate")
+    calls = []
+
+    def world(waveform, sample_rate):
+        calls.append(waveform.size)
+        return world_features(waveform, sample_rate)
+
+    monkeypatch.setattr(module, "_world", world)
+    monkeypatch.setattr(module, "_REFERENCE_CACHE", {})
+    waveform = _load(0)[1]
+    first = module._reference_world(waveform, 16000)
+    again = module._reference_world(waveform.copy(), 16000)
+    assert again is first and len(calls) == 1
+    np.testing.assert_array_equal(first.f0, world_features(waveform, 16000).f0)
+    module._reference_world(waveform[:-160], 16000)  # other audio: analyzed anew
+    assert len(calls) == 2
 
 
 def test_cli_evaluate_reports_a_missing_run(tmp_path, capsys):

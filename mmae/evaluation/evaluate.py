@@ -35,6 +35,7 @@ Example:
 """
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -324,7 +325,7 @@ def _compare(audio, clips, sample_rate, progress):
     if not compared:
         return results
     for clip in tqdm.tqdm(compared, desc="analyze", unit="clip", disable=not progress):
-        reference = _world(audio["original"][clip.clip_id], sample_rate)
+        reference = _reference_world(audio["original"][clip.clip_id], sample_rate)
         for row in rows:
             synthesized = _world(audio[row][clip.clip_id], sample_rate)
             if reference is None or synthesized is None:
@@ -333,6 +334,22 @@ def _compare(audio, clips, sample_rate, progress):
             values = metrics.compare_features(reference, synthesized)
             results[row][clip.clip_id] = {key: values[key] for key in _ACOUSTIC_KEYS}
     return results
+
+
+# The recordings' WORLD analysis (most of an evaluation's time, with harvest)
+# is the same for every checkpoint: kept per process, keyed by the audio itself.
+_REFERENCE_CACHE = {}
+_REFERENCE_CACHE_SIZE = 4096
+
+
+def _reference_world(waveform, sample_rate):
+    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
+    key = (sample_rate, hashlib.sha1(waveform.tobytes()).hexdigest())
+    if key not in _REFERENCE_CACHE:
+        if len(_REFERENCE_CACHE) >= _REFERENCE_CACHE_SIZE:
+            _REFERENCE_CACHE.clear()
+        _REFERENCE_CACHE[key] = _world(waveform, sample_rate)
+    return _REFERENCE_CACHE[key]
 
 
 def _world(waveform, sample_rate):
