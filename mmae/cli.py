@@ -89,6 +89,13 @@ def build_parser():
         default=None,
         help="stop at this step (the schedule still spans train.steps; rerun to go on)",
     )
+    train.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="stop after this many minutes of training (summed over resumes); the learning "
+        "rate anneals to its final value by then",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
@@ -235,6 +242,7 @@ def _train(args):
         tpu=args.tpu,
         progress=not args.quiet,
         max_steps=args.steps,
+        time_budget_s=None if args.minutes is None else 60 * args.minutes,
     )
     if summary["stopped"] in ("SIGINT", "SIGTERM"):
         # The trainer saved a checkpoint and logged how to resume.

@@ -522,6 +522,11 @@ def test_cli_train(data_dir, tmp_path, monkeypatch, capsys):
     # The data's own config was used, then --set on top.
     assert Config.load(os.path.join(run_dir, "config.yaml")).train.log_every == 1
 
+    budgeted = ["train", "--data", data_dir, "--run-dir", str(tmp_path / "budget"), "--quiet"]
+    assert main(budgeted + ["--minutes", "1e-12"] + fast) == 0
+    assert "time budget" in capsys.readouterr().out
+    assert read_metrics(str(tmp_path / "budget"), "train")[-1]["step"] == 1
+
     assert main(args + ["--set", "model.hidden_dim=7"]) == 2
     assert "model.hidden_dim" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nothing"), "--run-dir", run_dir]) == 2

@@ -885,6 +885,12 @@ class _Trainer:
                 f"again (or train(..., run_dir={self.run_dir!r})) to resume."
             )
             logger.warning(message)
+        if stopped == "time_budget" and message is None:
+            message = (
+                f"Trained to step {step}, where the time budget ran out "
+                f"({self.train_seconds:.0f} s, {self.cpu_seconds:.0f} CPU s); last checkpoint "
+                f"{checkpoint}."
+            )
         message = message or f"Trained to step {step}; last checkpoint {checkpoint}."
         return {
             "step": step,
