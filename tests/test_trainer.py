@@ -261,47 +261,6 @@ def test_warmup_cosine_schedule_and_its_config():
     assert restored.get_config() == schedule.get_config()
 
 
-def test_schedule_follows_the_budget_when_it_is_further_along():
-    used = tf.Variable(0.0)
-    schedule = WarmupCosineDecay(1e-3, warmup_steps=10, decay_steps=110, budget_progress=used)
-    assert float(schedule(20)) == pytest.approx(float(WarmupCosineDecay(1e-3, 10, 110)(20)))
-    used.assign(0.5)
-    assert float(schedule(20)) == pytest.approx(0.55e-3)
-    used.assign(1.0)
-    assert float(schedule(20)) == pytest.approx(1e-4)
-    # Warm-up stays counted in steps.
-    assert float(schedule(4)) == pytest.approx(0.5e-3)
-
-
-def test_a_budgeted_run_ends_at_the_annealed_rate(data_dir, tmp_path):
-    config = fast_config("train.steps=1000", "train.warmup_steps=0", "train.log_every=1")
-    peak = config.train.learning_rate
-    unbudgeted = train(
-        config,
-        data_dir,
-        str(tmp_path / "free"),
-        model_fn=toy_model_fn(),
-        progress=False,
-        max_steps=1,
-    )
-    assert unbudgeted["step"] == 1
-    assert read_metrics(str(tmp_path / "free"), "train")[-1]["learning_rate"] == pytest.approx(
-        peak, rel=1e-3
-    )
-    budgeted = train(
-        config,
-        data_dir,
-        str(tmp_path / "budget"),
-        model_fn=toy_model_fn(),
-        progress=False,
-        cpu_budget_s=1e-9,
-    )
-    assert budgeted["stopped"] == "time_budget"
-    assert read_metrics(str(tmp_path / "budget"), "train")[-1]["learning_rate"] == pytest.approx(
-        0.1 * peak, rel=1e-3
-    )
-
-
 def test_strategy_and_precision_choices(monkeypatch):
     from mmae.training import distribute
 

@@ -115,11 +115,6 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         decay_steps: total steps; the rate is `final_fraction * learning_rate`
             from here on.
         final_fraction: the end of the cosine, as a fraction of the peak.
-        budget_progress: optional float32 variable in [0, 1], the fraction of
-            a time budget used so far (the trainer updates it every step).
-            The cosine then follows whichever is further along, steps or
-            time, so a run stopped by its budget ends annealed instead of
-            at the peak rate.
 
     Example:
 
@@ -128,14 +123,11 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     (0.001, 0.0001)
     """
 
-    def __init__(
-        self, learning_rate, warmup_steps, decay_steps, final_fraction=0.1, budget_progress=None
-    ):
+    def __init__(self, learning_rate, warmup_steps, decay_steps, final_fraction=0.1):
         self.learning_rate = learning_rate
         self.warmup_steps = warmup_steps
         self.decay_steps = decay_steps
         self.final_fraction = final_fraction
-        self.budget_progress = budget_progress
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
@@ -147,10 +139,6 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             0.0,
             1.0,
         )
-        if self.budget_progress is not None:
-            progress = keras.ops.maximum(
-                progress, keras.ops.clip(keras.ops.cast(self.budget_progress, "float32"), 0.0, 1.0)
-            )
         cosine = 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
         decayed = self.learning_rate * (self.final_fraction + (1 - self.final_fraction) * cosine)
         return keras.ops.where(step + 1.0 < self.warmup_steps, warmup, decayed)
@@ -221,9 +209,7 @@ def train(
             schedule still spans `train.steps`; a later call continues.
         time_budget_s: stop (with a validation pass and a checkpoint) once the
             run's training time, summed over resumes, reaches this many
-            seconds; benchmarks compare models at equal training time. The
-            learning rate's cosine decay follows the budget used when that
-            is further along than the steps, so the run ends annealed.
+            seconds; benchmarks compare models at equal training time.
         cpu_budget_s: the same in CPU seconds of this process (all its
             threads) spent in training steps: unlike wall time, it does not
             shrink when other jobs share the machine. On a machine with N
@@ -399,7 +385,6 @@ class _Trainer:
         self.audio_target_written = False
         self.vocoder = None
         self.time_budget_s = None
-        self.budget_progress = None
         self.snapshot_marks = []
 
     # Setup.
@@ -532,20 +517,12 @@ class _Trainer:
 
     def _optimizer(self, stage, variables):
         train = self.config.train
+        schedule = WarmupCosineDecay(
+            train.learning_rate * self.replicas, train.warmup_steps, stage.num_steps
+        )
         if "_all_reduce_sum_gradients" not in dir(keras.optimizers.AdamW):
             raise RuntimeError("This Keras version sums gradients differently; see _SummedAdamW.")
         with self.strategy.scope():
-            self.budget_progress = None
-            if self.time_budget_s is not None or self.cpu_budget_s is not None:
-                self.budget_progress = tf.Variable(
-                    self._budget_used(), dtype=tf.float32, trainable=False, name="budget_progress"
-                )
-            schedule = WarmupCosineDecay(
-                train.learning_rate * self.replicas,
-                train.warmup_steps,
-                stage.num_steps,
-                budget_progress=self.budget_progress,
-            )
             optimizer = _SummedAdamW(learning_rate=schedule, weight_decay=train.weight_decay)
             if self.policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -584,8 +561,6 @@ class _Trainer:
             consecutive = 0 if finite else consecutive + 1
             self.nonfinite_steps += 0 if finite else 1
             bar.update(1)
-            if self.budget_progress is not None:
-                self.budget_progress.assign(self._budget_used())
             out_of_time = self._out_of_time()
             stop = requests.received or ("time_budget" if out_of_time else None)
             if finite:
@@ -716,15 +691,6 @@ class _Trainer:
         return eval_step
 
     # Logs, evaluation and checkpoints.
-
-    def _budget_used(self):
-        """The fraction of the time budget (wall or CPU, whichever is further) used so far."""
-        used = [0.0]
-        if self.time_budget_s:
-            used.append(self.train_seconds / self.time_budget_s)
-        if self.cpu_budget_s:
-            used.append(self.cpu_seconds / self.cpu_budget_s)
-        return min(max(used), 1.0)
 
     def _out_of_time(self):
         wall = self.time_budget_s is not None and self.train_seconds >= self.time_budget_s
