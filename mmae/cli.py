@@ -93,8 +93,8 @@ def build_parser():
         "--minutes",
         type=float,
         default=None,
-        help="stop after this many minutes of training (summed over resumes); the learning "
-        "rate anneals to its final value by then",
+        help="stop after this many minutes of training (summed over resumes), with a "
+        "checkpoint; the learning-rate schedule still spans train.steps",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
