@@ -231,6 +231,8 @@ def _train(args):
     from mmae.datasets.prepare import load_dataset_info
     from mmae.training import train
 
+    if args.minutes is not None and not args.minutes > 0:
+        raise ValueError(f"--minutes must be a positive number of minutes, got {args.minutes}.")
     if args.config is None:
         config = Config.load(load_dataset_info(args.data)["config"], overrides=args.overrides)
     else:

@@ -485,6 +485,13 @@ def test_cli_train(data_dir, tmp_path, monkeypatch, capsys):
     assert main(budgeted + ["--minutes", "1e-12"] + fast) == 0
     assert "time budget" in capsys.readouterr().out
     assert read_metrics(str(tmp_path / "budget"), "train")[-1]["step"] == 1
+    # A budget that is not positive is refused before anything is written.
+    assert (
+        main(["train", "--data", data_dir, "--run-dir", str(tmp_path / "zero"), "--minutes", "0"])
+        == 2
+    )
+    assert "--minutes must be a positive" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "zero")
 
     assert main(args + ["--set", "model.hidden_dim=7"]) == 2
     assert "model.hidden_dim" in capsys.readouterr().err
