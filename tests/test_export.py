@@ -209,6 +209,7 @@ def test_graph_frontend_ids_equal_character_tokenizer():
     # Letters of other scripts: normalize_text keeps them (the graph folds
     # fewer of them), the tokenizer drops them: the ids agree.
     others = ["Привет мир", "Ελληνικά", "日本語のテキスト", "Mixed Ελληνικά words"]
+    others += ["one жж two ж", "ж one", "a ж ж", "жa ж", "a,ж b"]
     texts = NORMALIZER_CASES + others + sample_texts()
     rate, mismatches = agreement(frontend, tokenizer, texts)
     assert mismatches == [] and rate == 1.0

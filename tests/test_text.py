@@ -186,6 +186,15 @@ def test_unknown_characters_are_dropped_counted_and_reported():
     assert tokenizer.unknown_counts == {"ж": 4}
 
 
+def test_a_dropped_word_between_spaces_leaves_one_space():
+    tokenizer = CharacterTokenizer("chars-v1")
+    with pytest.warns(UserWarning):
+        ids = tokenizer.encode("one жж two ж", clip_id="x")
+    assert tokenizer.decode(ids) == "one two"
+    with pytest.warns(UserWarning):
+        assert tokenizer.encode("ж one", clip_id="y") == tokenizer.encode("one")
+
+
 def test_padding_and_eos_symbols_in_text_are_unknown():
     tokenizer = CharacterTokenizer("chars-v1", normalize=False)
     with pytest.warns(UserWarning, match="'_'"):

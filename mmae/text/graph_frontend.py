@@ -166,6 +166,7 @@ class GraphFrontend(tf.Module):
         self.eos_id = 1
         # Padding and end markers are never read from text, as in TextTokenizer.
         self._symbol_ids = _table(list(symbols[2:]), list(range(2, len(symbols))), -1, tf.int32)
+        self._space_id = symbols.index(" ") if " " in symbols else -2
         self._spoken = tf.constant([s not in _PUNCTUATION for s in symbols])
         folding = _folding_table()
         # "=" in front, so that an empty replacement (a combining accent) and
@@ -205,6 +206,30 @@ class GraphFrontend(tf.Module):
         """Same as `__call__`."""
         return self.ids_from_symbols(self.to_symbols(texts))
 
+    def _drop_unknown(self, ids):
+        """Drops unknown symbols (-1) from ragged ids; a dropped word leaves one space."""
+        lengths = ids.row_lengths()
+        dense = ids.to_tensor(-2)  # -2: past the end of a row
+        dropped = tf.equal(dense, -1)
+        # Whether the symbol just before each one was dropped.
+        after_drop = tf.pad(dropped[:, :-1], [[0, 0], [1, 0]])
+        kept = tf.ragged.boolean_mask(dense, dense >= 0)
+        after_drop = tf.ragged.boolean_mask(after_drop, dense >= 0).to_tensor(False)
+        dense = kept.to_tensor(-2)
+        is_space = tf.equal(dense, self._space_id)
+        # A space right after a drop goes when nothing, or a space, is before it.
+        space_before = tf.pad(is_space[:, :-1], [[0, 0], [1, 0]], constant_values=True)
+        keep = (dense >= 0) & ~(after_drop & is_space & space_before)
+        kept = tf.ragged.boolean_mask(dense, keep)
+        # A space left at the end by a dropped tail goes too.
+        last = tf.gather(dropped, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
+        ends_dropped = last & (lengths > 0)
+        dense = kept.to_tensor(-2)
+        count = kept.row_lengths()
+        position = tf.range(tf.shape(dense, out_type=tf.int64)[1])[None, :]
+        trailing = (position == count[:, None] - 1) & tf.equal(dense, self._space_id)
+        return tf.ragged.boolean_mask(dense, (dense >= 0) & ~(trailing & ends_dropped[:, None]))
+
     def to_symbols(self, texts):
         """Texts [B] -> symbol strings [B]: normalized text, or phonemes."""
         text = self.normalize(texts) if self.normalize_text else texts
@@ -216,7 +241,7 @@ class GraphFrontend(tf.Module):
         """Symbol strings [B] -> (ids [B, T], num_tokens [B]), as `TextTokenizer._to_ids`."""
         chars = tf.strings.unicode_split(symbol_strings, "UTF-8", errors="replace")
         ids = tf.ragged.map_flat_values(self._symbol_ids.lookup, chars)
-        ids = tf.ragged.boolean_mask(ids, ids >= 0)  # unknown symbols are dropped
+        ids = self._drop_unknown(ids)
         spoken = tf.reduce_any(
             tf.ragged.map_flat_values(lambda i: tf.gather(self._spoken, i), ids), axis=1
         )

@@ -174,12 +174,21 @@ class TextTokenizer:
     def _to_ids(self, symbols, text, clip_id):
         ids = []
         unknown = collections.Counter()
+        space = self._symbol_to_id.get(" ")
+        dropped = False
         for symbol in symbols:
             i = self._symbol_to_id.get(symbol)
             if i is None:
                 unknown[symbol] += 1
-            else:
+                dropped = True
+                continue
+            # A dropped word between two spaces leaves one space, as the
+            # SavedModel's frontend does, not two space tokens.
+            if not (dropped and i == space and (not ids or ids[-1] == space)):
                 ids.append(i)
+            dropped = False
+        if dropped and ids and ids[-1] == space:
+            ids.pop()
         self.unknown_counts.update(unknown)
         if not self._spoken_ids.intersection(ids):
             dropped = f" (dropped unknown characters: {_describe(unknown)})" if unknown else ""
