@@ -367,6 +367,12 @@ def _coerce(value, hint, name):
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        # YAML 1.1 reads "2e-3" (no dot) as a string.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ValueError(f"{name} must be a number, got {value!r}.")
     if hint is str:
         if isinstance(value, str):

@@ -31,6 +31,8 @@ def test_overrides_are_typed():
             "audio.upper_edge_hertz=7600",
             "audio.trim_silence=false",
             "train.bucket_boundaries=[100, 250]",
+            # YAML 1.1 reads an exponent without a dot as a string.
+            "train.learning_rate=2e-3",
         ],
     )
     assert config.audio.sample_rate == 16000
@@ -39,6 +41,7 @@ def test_overrides_are_typed():
     )
     assert config.audio.trim_silence is False
     assert config.train.bucket_boundaries == [100, 250]
+    assert config.train.learning_rate == 0.002
 
 
 def test_symbol_set_override_rederives_symbols():
@@ -54,6 +57,7 @@ def test_symbol_set_override_rederives_symbols():
         ("audio.sample_rate", "not of the form section.key=value"),
         ("audio.sample_rate=fast", "audio.sample_rate must be an integer, got 'fast'"),
         ("audio.center=3", "audio.center must be true or false"),
+        ("train.learning_rate=fast", "train.learning_rate must be a number, got 'fast'"),
         ("audio.mel_scale=bark", "audio.mel_scale must be 'slaney' or 'htk'"),
         ("text.symbol_set=klingon-v1", "Unknown symbol set 'klingon-v1'"),
     ],
