@@ -45,7 +45,8 @@ WORK = os.path.join(REPO, "bench", "work", "quality")
 RESULTS = os.path.join(REPO, "bench", "results")
 CORES = len(os.sched_getaffinity(0))
 
-# name -> config overrides; every run uses the data's own (flite16k) config.
+# name -> config overrides of the `--config` preset (flite16k: the data's own
+# features, and the training settings mmae ships for this corpus size).
 # The two-stage regimes spend their first 500 steps on the audio side alone
 # (about a sixth of a 30-minute budget: audio-only steps are cheaper).
 RUNS = {
@@ -73,6 +74,11 @@ def main(argv=None):
         type=float,
         default=30.0,
         help="training budget per model, in minutes of all this machine's cores",
+    )
+    parser.add_argument(
+        "--config",
+        default="flite16k",
+        help="preset or config file the runs start from (its features must match the data's)",
     )
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="train only these")
@@ -109,7 +115,9 @@ def main(argv=None):
     from mmae.training import train
 
     info = load_dataset_info(args.data)
-    base = Config.from_dict(info["config"])
+    # The preset as it is now, not as it was when the data was prepared: a
+    # changed training setting is measured without preparing again.
+    base = Config.load(args.config)
     common = [
         f"train.eval_every={args.eval_every}",
         f"train.checkpoint_every={args.eval_every}",
@@ -229,6 +237,7 @@ EVAL_KEYS = ("wer", "cer", "mcd", "f0_rmse_cents", "voicing_error", "mel_l1_dtw"
 
 
 def collect(args, info):
+    from mmae.config import Config
     from mmae.training import read_metrics
 
     reference = _read_json(_reference_report()) if os.path.exists(_reference_report()) else None
@@ -251,8 +260,12 @@ def collect(args, info):
             for r in validation
         ]
         used = train_records[-1].get("cpu_seconds", 0.0) if train_records else 0.0
+        config = Config.load(os.path.join(run_dir, "config.yaml"))
         runs[name] = {
             "overrides": RUNS[name] + args.overrides,
+            # What the run was trained with (it may predate a preset change).
+            "model": config.to_dict()["model"],
+            "train": config.to_dict()["train"],
             "curve": curve,
             "final": curve[-1] if curve else None,
             "steps": train_records[-1]["step"] if train_records else 0,
@@ -275,6 +288,7 @@ def collect(args, info):
         "command": command_line(
             "bench.quality_bench",
             ["--data", os.path.relpath(args.data, REPO), "--minutes", str(args.minutes)]
+            + (["--config", args.config] if args.config != "flite16k" else [])
             + (["--marks", *map(str, args.marks)] if args.marks is not None else [])
             + (["--eval-limit", str(args.eval_limit)] if args.eval_limit else []),
         ),
