@@ -107,12 +107,36 @@ def _quality(quality):
             f"{_number(point.get('wer_ratio_to_ceiling'), 2)} | {_number(point.get('cer'))} | "
             f"{_number(point.get('mcd'), 2)} | {_number(final.get('mel_text'))} |"
         )
+    lines += ["", *_settings_note(runs)]
     lines += [
-        "",
         "Goal: WER at most 1.2x the ceiling's after 30 minutes. The curves against training "
         "time are in [bench/results/quality_bench.png](bench/results/quality_bench.png).",
     ]
     return lines
+
+
+def _settings_note(runs):
+    """A line naming the runs trained with other dropout or peak rate than `joint`."""
+    reference = runs.get("joint")
+    if not reference or "model" not in reference:
+        return []
+
+    def settings(run):
+        return run["model"]["dropout"], run["train"]["learning_rate"]
+
+    others = [
+        f"`{name}` (dropout {settings(run)[0]:g}, peak learning rate {settings(run)[1]:g})"
+        for name, run in runs.items()
+        if "model" in run and settings(run) != settings(reference)
+    ]
+    if not others:
+        return []
+    dropout, rate = settings(reference)
+    return [
+        f"Trained with other settings than `joint` (dropout {dropout:g}, peak learning rate "
+        f"{rate:g}), from an earlier preset: {', '.join(others)}.",
+        "",
+    ]
 
 
 def _speed(results):
