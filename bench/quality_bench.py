@@ -260,12 +260,12 @@ def collect(args, info):
             for r in validation
         ]
         used = train_records[-1].get("cpu_seconds", 0.0) if train_records else 0.0
-        config = Config.load(os.path.join(run_dir, "config.yaml"))
+        # What the run was trained with (it may predate a preset change).
+        settings = Config.load(os.path.join(run_dir, "config.yaml")).to_dict()
         runs[name] = {
             "overrides": RUNS[name] + args.overrides,
-            # What the run was trained with (it may predate a preset change).
-            "model": config.to_dict()["model"],
-            "train": config.to_dict()["train"],
+            "model": settings["model"],
+            "train": settings["train"],
             "curve": curve,
             "final": curve[-1] if curve else None,
             "steps": train_records[-1]["step"] if train_records else 0,
