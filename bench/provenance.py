@@ -78,17 +78,3 @@ def _git(*args):
         return completed.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-
-
-def write_results(out_dir, name, results, plot):
-    """Writes `<name>.json` and, through `plot(results, path)`, `<name>.png`; returns both paths."""
-    import json
-
-    os.makedirs(out_dir, exist_ok=True)
-    json_path = os.path.join(out_dir, f"{name}.json")
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
-    plot_path = os.path.join(out_dir, f"{name}.png")
-    plot(results, plot_path)
-    return json_path, plot_path

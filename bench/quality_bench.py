@@ -32,17 +32,14 @@ Evaluation reports (with the worst sentences' audio) stay in
 bench/work/quality/<name>/evaluation/<checkpoint>/.
 """
 
-import argparse
-import datetime
 import json
 import os
 import shutil
+import sys
 
-from bench.provenance import command_line, git_commit, git_dirty, machine_info, write_results
+from bench.harness import REPO, Benchmark, logger, pyplot, save_figure
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(REPO, "bench", "work", "quality")
-RESULTS = os.path.join(REPO, "bench", "results")
 CORES = len(os.sched_getaffinity(0))
 
 # name -> config overrides of the `--config` preset (flite16k: the data's own
@@ -66,8 +63,10 @@ MARKS = {
 }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+log = logger("quality_bench")
+
+
+def add_arguments(parser):
     parser.add_argument("--data", default=os.path.join(REPO, "prepared", "slt1600"))
     parser.add_argument(
         "--minutes",
@@ -107,9 +106,20 @@ def main(argv=None):
         help="no training: evaluate the checkpoints so far (beside a running benchmark)",
     )
     parser.add_argument("--report-only", action="store_true", help="just collect and plot")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def command_args(args):
+    """The options that reproduce the study: not those that resume, evaluate or collect a part."""
+    return (
+        ["--data", os.path.relpath(args.data, REPO), "--minutes", str(args.minutes)]
+        + (["--config", args.config] if args.config != "flite16k" else [])
+        + (["--marks", *map(str, args.marks)] if args.marks is not None else [])
+        + (["--eval-limit", str(args.eval_limit)] if args.eval_limit else [])
+    )
+
+
+def measure(args):
+    """Trains what is missing, evaluates new checkpoints, then collects every run."""
     from mmae.config import Config
     from mmae.datasets.prepare import load_dataset_info
     from mmae.training import train
@@ -127,7 +137,7 @@ def main(argv=None):
     if not (args.report_only or args.eval_only):
         for name in args.only or list(RUNS):
             config = base.with_overrides(common + RUNS[name])
-            print(f"[quality_bench] {name}: {args.minutes} min", flush=True)
+            log(f"{name}: {args.minutes} min")
             summary = train(
                 config,
                 args.data,
@@ -135,16 +145,15 @@ def main(argv=None):
                 cpu_budget_s=60 * args.minutes * CORES,
                 snapshot_cpu_s=[60 * mark * CORES for mark in _marks(args, name)],
             )
-            print(f"[quality_bench] {name}: {summary['message'] or summary['stopped']}", flush=True)
+            log(f"{name}: {summary['message'] or summary['stopped']}")
     if not (args.no_eval or args.report_only):
         evaluate_checkpoints(args)
-    results = collect(args, info)
-    write_results(RESULTS, "quality_bench", results, plot_curves)
-    if os.path.exists(os.path.join(WORK, "joint", "checkpoints")):
-        plot_alignment(
-            args.data, os.path.join(WORK, "joint"), os.path.join(RESULTS, "quality_alignment.png")
-        )
-    print(json.dumps({name: run.get("final") for name, run in results["runs"].items()}, indent=1))
+    return collect(args, info)
+
+
+def summary(results):
+    """Each run's last validation point."""
+    return json.dumps({name: run.get("final") for name, run in results["runs"].items()}, indent=1)
 
 
 def _marks(args, name):
@@ -186,7 +195,7 @@ def evaluate_checkpoints(args):
                 continue
             # The reference rows do not depend on the model: scored once.
             rows = ROWS if not os.path.exists(_reference_report()) else ("model",)
-            print(f"[quality_bench] evaluate {name} {checkpoint}", flush=True)
+            log(f"evaluate {name} {checkpoint}")
             evaluate(
                 run_dir,
                 args.data,
@@ -284,18 +293,6 @@ def collect(args, info):
         if run["complete"] and run["evaluation"]
     }
     return {
-        "benchmark": "quality_bench",
-        "command": command_line(
-            "bench.quality_bench",
-            ["--data", os.path.relpath(args.data, REPO), "--minutes", str(args.minutes)]
-            + (["--config", args.config] if args.config != "flite16k" else [])
-            + (["--marks", *map(str, args.marks)] if args.marks is not None else [])
-            + (["--eval-limit", str(args.eval_limit)] if args.eval_limit else []),
-        ),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "dirty": git_dirty(),
-        "machine": machine_info(),
         "data": os.path.relpath(args.data, REPO),
         "train_clips": info["splits"]["train"]["num_clips"],
         "validation_clips": info["splits"]["validation"]["num_clips"],
@@ -350,12 +347,17 @@ def _max_steps(run_dir):
     return Config.load(os.path.join(run_dir, "config.yaml")).train.steps
 
 
+def plot(results, path):
+    """The curves into `path` and, once `joint` has a checkpoint, its alignment beside them."""
+    plot_curves(results, path)
+    joint = os.path.join(WORK, "joint")
+    if os.path.exists(os.path.join(joint, "checkpoints")):
+        alignment_path = os.path.join(os.path.dirname(path), "quality_alignment.png")
+        plot_alignment(os.path.join(REPO, results["data"]), joint, alignment_path)
+
+
 def plot_curves(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     xlabel = f"training budget used (CPU-minutes / {results['cores']} cores)"
     for index, (name, run) in enumerate(results["runs"].items()):
@@ -386,18 +388,11 @@ def plot_curves(results, path):
         axis.legend(fontsize=8)
     axes[1].set_ylim(0, 1.05)
     figure.suptitle(f"Quality against training time ({results['train_clips']} training clips)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)
 
 
 def plot_alignment(data_dir, run_dir, path):
     """The joint model's learned alignment and mels for one held-out clip."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from mmae.config import Config
     from mmae.datasets.pipeline import make_dataset
     from mmae.datasets.prepare import load_dataset_info
@@ -409,7 +404,7 @@ def plot_alignment(data_dir, run_dir, path):
     restore_weights(model, run_dir)
     batch = next(iter(make_dataset(data_dir, config, "validation")))
     shown = model.display(batch)
-    figure, axes = plt.subplots(1, 4, figsize=(20, 4))
+    figure, axes = pyplot().subplots(1, 4, figsize=(20, 4))
     axes[0].imshow(shown["alignment"].T, origin="lower", aspect="auto", interpolation="none")
     axes[0].set(title="soft alignment (held-out clip)", xlabel="mel frame", ylabel="token")
     axes[1].imshow(shown["hard_alignment"].T, origin="lower", aspect="auto", interpolation="none")
@@ -417,10 +412,12 @@ def plot_alignment(data_dir, run_dir, path):
     for axis, key in zip(axes[2:], ("mel_target", "mel_text"), strict=True):
         axis.imshow(shown[key].T, origin="lower", aspect="auto", interpolation="none")
         axis.set(title=key.replace("_", " "), xlabel="mel frame", ylabel="mel channel")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)
 
+
+# Only some options are recorded in `command` (see command_args).
+OPTIONS = dict(add_arguments=add_arguments, command_args=command_args, summary=summary)
+BENCHMARK = Benchmark("quality_bench", __doc__, measure, plot, **OPTIONS)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(BENCHMARK.main())

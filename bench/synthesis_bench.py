@@ -24,32 +24,24 @@ Targets from the synthesis issue: acoustic model >= 200x real time; end to
 end >= 10x with Griffin-Lim.
 """
 
-import argparse
-import datetime
 import os
 import statistics
+import sys
 import tempfile
-import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(REPO, "bench", "results")
+from bench.harness import REPO, Benchmark, pyplot, save_figure, time_in_rotation
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument("--run", default=None, help="a training run (default: the pretrained)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="4 sentences, 1 pass (smoke test)")
     parser.add_argument("--no-saved-model", action="store_true", help="Python API only")
-    parser.add_argument("--out", default=RESULTS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from bench.provenance import command_line, git_commit, machine_info, write_results
+
+def measure(args):
+    """Every method's median time over the same sentences, as x real time."""
     from mmae.synthesis import Synthesizer
 
-    started = time.time()
-    info = machine_info()
     synthesizer = Synthesizer.from_run(args.run) if args.run else Synthesizer.from_pretrained()
     texts = sentences(4 if args.quick else 16)
     repeats = 1 if args.quick else args.repeats
@@ -61,15 +53,8 @@ def main(argv=None):
     if not args.no_saved_model:
         methods.update(saved_model_methods(synthesizer, args.run, texts, mels))
 
-    for method in methods.values():  # warm-up: tracing and compilation
-        method()
-    timings = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, method in methods.items():
-            begin = time.perf_counter()
-            method()
-            timings[name].append(time.perf_counter() - begin)
-
+    # The warm-up pass traces and compiles.
+    _, _, timings = time_in_rotation(methods, repeats)
     rows = {}
     for name, seconds in timings.items():
         median = statistics.median(seconds)
@@ -79,12 +64,7 @@ def main(argv=None):
             "x_real_time": round(audio_seconds / median, 1),
             "real_time_factor": round(median / audio_seconds, 5),
         }
-    results = {
-        "benchmark": "synthesis_bench",
-        "command": command_line("bench.synthesis_bench", argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "machine": info,
+    return {
         "model": args.run or "pretrained",
         "sentences": len(texts),
         "audio_seconds": round(audio_seconds, 2),
@@ -93,17 +73,17 @@ def main(argv=None):
         "repeats": repeats,
         "rows": rows,
         "targets": {"acoustic_x_real_time": 200, "end_to_end_x_real_time": 10},
-        "seconds_total": round(time.time() - started, 1),
     }
-    if hasattr(os, "getloadavg"):
-        results["machine"]["load_average_1_5_15_min_at_end"] = [
-            round(x, 2) for x in os.getloadavg()
-        ]
-    write_results(args.out, "synthesis_bench", results, plot)
+
+
+def summary(results):
+    """A line per method: median seconds and x real time."""
+    rows = results["rows"]
     width = max(len(n) for n in rows)
-    print(f"{len(texts)} sentences, {audio_seconds:.1f} s of audio")
+    lines = [f"{results['sentences']} sentences, {results['audio_seconds']:.1f} s of audio"]
     for name, row in rows.items():
-        print(f"{name:<{width}}  {row['median_seconds']:8.3f} s  {row['x_real_time']:8.1f}x")
+        lines.append(f"{name:<{width}}  {row['median_seconds']:8.3f} s  {row['x_real_time']:8.1f}x")
+    return "\n".join(lines)
 
 
 def sentences(count):
@@ -173,11 +153,7 @@ def pretrained_path():
 
 
 def plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(results["rows"])
     speeds = [results["rows"][n]["x_real_time"] for n in names]
     figure, axis = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
@@ -191,10 +167,19 @@ def plot(results, path):
     axis.set_title(
         f"Synthesis speed, {results['sentences']} sentences, {results['audio_seconds']} s of audio"
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
+
+SMOKE_MODE = "4 sentences, 1 pass (smoke test)"
+BENCHMARK = Benchmark(
+    "synthesis_bench",
+    __doc__,
+    measure,
+    plot,
+    quick=SMOKE_MODE,
+    add_arguments=add_arguments,
+    summary=summary,
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(BENCHMARK.main())

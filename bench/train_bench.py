@@ -16,54 +16,39 @@ meaningful on a noisy machine:
 Writes bench/results/train_bench.json and .png.
 """
 
-import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
+import sys
 import time
 
 import numpy as np
 
-from bench.provenance import command_line, write_results
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(REPO, "bench", "results")
+from bench.harness import REPO, Benchmark, pyplot, save_figure
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument("--data", default=os.path.join(REPO, "prepared", "sample"))
     parser.add_argument("--config", default="flite16k")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per bucket and mode")
     parser.add_argument("--buckets", type=int, default=2, help="bucket shapes to time")
-    parser.add_argument("--quick", action="store_true", help="tiny model, 2 steps (smoke test)")
-    parser.add_argument("--out", default=RESULTS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def measure(args):
+    """The matmul peak, then graph and XLA steps on the longest bucket shapes."""
     import tensorflow as tf
 
     from mmae.config import Config
 
     overrides = ["train.jit_compile=false"]
+    steps, buckets = args.steps, args.buckets
     if args.quick:
         overrides += ["model.hidden_dim=32", "model.latent_dim=16", "model.decoder_layers=2"]
-        args.steps, args.buckets = 2, 1
+        steps, buckets = 2, 1
     config = Config.load(args.config, overrides=overrides)
-    batches = _one_batch_per_bucket(args.data, config, args.buckets)
+    batches = _one_batch_per_bucket(args.data, config, buckets)
 
     results = {
-        "benchmark": "train_bench",
-        "command": command_line("bench.train_bench", argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "tensorflow": tf.__version__,
-            "load_average_at_start": list(os.getloadavg()),
-        },
         "data": os.path.relpath(args.data, REPO),
         "model": config.to_dict()["model"],
         "matmul": _matmul_throughput(),
@@ -73,9 +58,7 @@ def main(argv=None):
         shape = list(batch["mel"].shape)
         entry = {"batch_shape": shape, "real_frames": int(tf.reduce_sum(batch["num_frames"]))}
         for jit in (False, True):
-            entry["xla" if jit else "graph"] = _time_steps(
-                config, args.data, batch, jit, args.steps
-            )
+            entry["xla" if jit else "graph"] = _time_steps(config, args.data, batch, jit, steps)
         entry["graph"]["flops_per_step"] = _step_flops(config, args.data, batch)
         flops = entry["graph"]["flops_per_step"]
         for mode in ("graph", "xla"):
@@ -89,8 +72,7 @@ def main(argv=None):
         )
         results["buckets"].append(entry)
         print(json.dumps(entry))
-    results["machine"]["load_average_at_end"] = list(os.getloadavg())
-    write_results(args.out, "train_bench", results, _plot)
+    return results
 
 
 def _one_batch_per_bucket(data_dir, config, count):
@@ -113,14 +95,14 @@ def _train_step(config, data_dir, jit):
 
     keras.utils.set_random_seed(0)
     model = build_model(config, load_dataset_info(data_dir))
-    variables = model.trainable_variables_for("joint")
+    variables = model.trainable_variables
     optimizer = keras.optimizers.AdamW(config.train.learning_rate)
     optimizer.build(variables)
 
     @tf.function(jit_compile=jit)
     def step(batch, global_step):
         with tf.GradientTape() as tape:
-            losses = model.compute_losses(batch, stage="joint", step=global_step, training=True)
+            losses = model.compute_losses(batch, objective="joint", step=global_step, training=True)
         gradients = tape.gradient(losses["loss"], variables)
         gradients, norm = tf.clip_by_global_norm(gradients, config.train.clip_norm)
         optimizer.apply(gradients, variables)
@@ -188,11 +170,7 @@ def _matmul_throughput(size=2048, repeats=10):
 
 
 def _plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     buckets = results["buckets"]
     labels = [f"{b['batch_shape'][0]} x {b['batch_shape'][1]} frames" for b in buckets]
     x = np.arange(len(buckets))
@@ -219,10 +197,13 @@ def _plot(results, path):
     figure.suptitle(
         f"mmae train_bench, {results['date'][:10]}, {results['machine']['cpu_count']} CPUs"
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
+
+SMOKE_MODE = "tiny model, 2 steps (smoke test)"
+BENCHMARK = Benchmark(
+    "train_bench", __doc__, measure, _plot, quick=SMOKE_MODE, add_arguments=add_arguments
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(BENCHMARK.main())

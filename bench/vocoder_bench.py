@@ -20,19 +20,27 @@ TensorFlow, librosa and mmae are imported inside the functions that use them,
 so that importing this module stays cheap.
 """
 
-import argparse
 import dataclasses
-import datetime
 import os
 import statistics
 import sys
-import time
 
-from bench.provenance import command_line, git_commit, git_dirty, machine_info, write_results
+from bench.harness import (
+    REPO,
+    Benchmark,
+    bar_panel,
+    librosa_framing,
+    librosa_mel_scale,
+    logger,
+    pyplot,
+    save_figure,
+    time_in_rotation,
+)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample")
 PRESET = "flite16k"
+
+log = logger("vocoder_bench")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,50 +58,18 @@ FULL = Settings(num_clips=16, num_iterations=32, repeats=5, batch_size=16)
 QUICK = Settings(num_clips=2, num_iterations=4, repeats=1, batch_size=16)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 clips, 4 iterations (smoke test)")
-    parser.add_argument(
-        "--out",
-        default=os.path.join(REPO, "bench", "results"),
-        help="results directory (default: bench/results)",
-    )
-    args = parser.parse_args(argv)
-    # TensorFlow's C++ start-up chatter would bury the progress lines; errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    results = run(QUICK if args.quick else FULL, quick=args.quick, argv=argv)
-    json_path, plot_path = write_results(args.out, "vocoder_bench", results, plot)
-    log(f"wrote {os.path.relpath(json_path)} and {os.path.relpath(plot_path)}")
-    print(summary_text(results))
-    return 0
-
-
-def run(settings, quick, argv):
+def measure(args):
+    """The settings, then every method's speed and quality on the same log-mels."""
     from mmae.config import Config
 
-    started = time.perf_counter()
+    settings = QUICK if args.quick else FULL
     config = Config.load(PRESET)
-    results = {
-        "benchmark": "vocoder_bench",
-        "command": command_line("bench.vocoder_bench", argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "quick": quick,
-        "machine": machine_info(),
-        "git_commit": git_commit(),
-        "git_worktree_dirty": git_dirty(),
+    return {
         "config_preset": PRESET,
         "audio_config": dataclasses.asdict(config.audio),
         "settings": dataclasses.asdict(settings),
+        **bench_vocoders(config.audio, settings),
     }
-    results.update(bench_vocoders(config.audio, settings))
-    results["total_seconds"] = round(time.perf_counter() - started, 1)
-    if hasattr(os, "getloadavg"):
-        # Other work on the machine shows here.
-        results["machine"]["load_average_1_5_15_min_at_end"] = [
-            round(x, 2) for x in os.getloadavg()
-        ]
-    results["notes"] = notes(results)
-    return results
 
 
 # --------------------------------------------------------------------------
@@ -146,20 +122,9 @@ def bench_vocoders(audio, settings):
     audio_seconds = sum(len(c) for c in clips) / audio.sample_rate
     vocoder = vocoder_from_config(audio, num_iterations=settings.num_iterations)
 
-    librosa_kwargs = dict(
-        sr=audio.sample_rate,
-        n_fft=audio.fft_length,
-        hop_length=audio.frame_step,
-        win_length=audio.frame_length,
-        window="hann",
-        center=True,
-        pad_mode="constant",
-        power=audio.power,
-        fmin=audio.lower_edge_hertz,
-        fmax=audio.upper_edge_hertz,
-        htk=audio.mel_scale == "htk",
-        norm="slaney",
-    )
+    framing = librosa_framing(audio, center=True)
+    librosa_kwargs = dict(**framing, **librosa_mel_scale(audio), power=audio.power)
+    librosa_kwargs.pop("n_mels")  # mel_to_audio reads it from the mel
 
     def librosa_vocoder():
         return [
@@ -183,17 +148,7 @@ def bench_vocoders(audio, settings):
     def librosa_griffin_lim_only():
         # librosa's Griffin-Lim loop on this layer's magnitudes: the loops compared alone.
         return [
-            librosa.griffinlim(
-                magnitude,
-                n_iter=settings.num_iterations,
-                hop_length=audio.frame_step,
-                win_length=audio.frame_length,
-                n_fft=audio.fft_length,
-                window="hann",
-                center=True,
-                pad_mode="constant",
-                random_state=0,
-            )
+            librosa.griffinlim(magnitude, n_iter=settings.num_iterations, random_state=0, **framing)
             for magnitude in pseudo_inverse_magnitudes
         ]
 
@@ -269,37 +224,16 @@ def bench_vocoders(audio, settings):
         ),
     ]
 
-    # Warm-up: each method's first pass traces and compiles (XLA once per
-    # distinct shape, so once per clip length for the per-clip calls).
-    first_pass, outputs = {}, {}
-    for name, _, run_all in methods:
-        log(f"  warm-up {name}")
-        start = time.perf_counter()
-        outputs[name] = run_all()
-        first_pass[name] = time.perf_counter() - start
-    times = {name: [] for name, _, _ in methods}
-    for repeat in range(settings.repeats):
-        shift = repeat % len(methods)
-        for name, _, run_all in methods[shift:] + methods[:shift]:
-            start = time.perf_counter()
-            run_all()
-            times[name].append(time.perf_counter() - start)
-        log(f"  repeat {repeat + 1}/{settings.repeats} done")
+    # The warm-up pass traces and compiles each method (XLA once per distinct
+    # shape, so once per clip length for the per-clip calls).
+    outputs, first_pass, times = time_in_rotation(
+        {name: run_all for name, _, run_all in methods}, settings.repeats, log
+    )
 
     # Quality, against each original clip, with librosa's STFT (independent of
     # the code under test) and the analysis framing.
     def magnitude(waveform):
-        return np.abs(
-            librosa.stft(
-                waveform,
-                n_fft=audio.fft_length,
-                hop_length=audio.frame_step,
-                win_length=audio.frame_length,
-                window="hann",
-                center=True,
-                pad_mode="constant",
-            )
-        )
+        return np.abs(librosa.stft(waveform, **framing))
 
     targets = [magnitude(clip) for clip in clips]
 
@@ -462,11 +396,7 @@ def summary_text(results):
 
 
 def plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     methods = results["methods"]
     names = list(methods)
     figure, (left, right) = plt.subplots(
@@ -483,13 +413,7 @@ def plot(results, path):
     )
 
     values = [methods[n]["seconds_per_utterance"] * 1000 for n in names]
-    colors = ["#8c8c8c" if n.startswith("librosa") else "#55a868" for n in names]
-    positions = range(len(names))
-    left.barh(positions, values, color=colors)
-    left.set_yticks(list(positions), names)
-    left.invert_yaxis()
-    left.set_xscale("log")
-    left.set_xlim(min(values) / 2, max(values) * 30)
+    positions = bar_panel(left, names, values, headroom=30)
     for position, name in zip(positions, names, strict=True):
         entry = methods[name]
         left.annotate(
@@ -535,18 +459,13 @@ def plot(results, path):
     )
     right.grid(axis="x", alpha=0.3)
 
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
-# --------------------------------------------------------------------------
-# Logging
-
-
-def log(message):
-    print(f"[vocoder_bench] {message}", file=sys.stderr, flush=True)
-
+SMOKE_MODE = "2 clips, 4 iterations (smoke test)"
+BENCHMARK = Benchmark(
+    "vocoder_bench", __doc__, measure, plot, quick=SMOKE_MODE, notes=notes, summary=summary_text
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(BENCHMARK.main())

@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -38,27 +39,64 @@ def test_data_bench_quick_writes_json_and_plot(tmp_path):
         assert results["machine"][key]
 
     prepare = results["prepare"]
+    # --quick prepares the first 8 sample clips once per jobs setting, and keeps them all.
+    assert prepare["num_clips"] == prepare["num_kept"] == 8
     for jobs in ("jobs1", "jobs2"):
-        assert prepare[jobs]["clips_per_s"] > 0
-        assert prepare[jobs]["audio_s_per_s"] > 0
-    assert prepare["speedup_jobs2_over_jobs1"] > 0
+        entry = prepare[jobs]
+        assert len(entry["seconds"]) == 1 and entry["median_s"] == entry["seconds"][0]
+        # 5%: the median is stored rounded to the millisecond, and a quick call
+        # takes tens of milliseconds.
+        assert entry["clips_per_s"] == pytest.approx(8 / entry["median_s"], rel=0.05)
+        assert entry["audio_s_per_s"] == pytest.approx(
+            prepare["source_audio_s"] / entry["median_s"], rel=0.05
+        )
+    assert prepare["speedup_jobs2_over_jobs1"] == pytest.approx(
+        prepare["jobs1"]["median_s"] / prepare["jobs2"]["median_s"], rel=0.01
+    )
 
-    methods = results["mel"]["methods"]
+    mel = results["mel"]
+    methods = mel["methods"]
+    assert mel["num_clips"] == 6
     assert set(methods) >= {"librosa", "eager", "tf_function", "xla_batched", "tf_data_map"}
     for entry in methods.values():
-        assert entry["ms_per_clip"] > 0 and entry["x_real_time"] > 0
-        assert entry["speedup_vs_librosa"] > 0
+        assert len(entry["pass_seconds"]) == mel["repeats"]
+        # The same median pass seen three ways; 1%: audio_s is stored to 0.1 s
+        # (of about 15 s), the speed-up to two decimals.
+        seconds = entry["ms_per_clip"] * mel["num_clips"] / 1000
+        assert entry["x_real_time"] == pytest.approx(mel["audio_s"] / seconds, rel=0.01)
+        assert entry["speedup_vs_librosa"] == pytest.approx(
+            methods["librosa"]["ms_per_clip"] / entry["ms_per_clip"], rel=0.01, abs=0.005
+        )
         # Every method computes the same features (float32 FFT rounding aside).
         assert entry["max_abs_diff_vs_librosa_mel_above_1e-3"] < 1e-3
 
-    sample = results["pipeline"]["sample"]
-    for key in ("batches_per_s", "clips_per_s", "mel_frames_per_s"):
-        assert sample[key] > 0
+    pipeline = results["pipeline"]
+    sample = pipeline["sample"]
+    assert pipeline["bigger_corpus"] == {"skipped": "--quick"}
+    # It reads the corpus part 1 prepared (some clips are held out of the train split).
+    assert 0 < sample["train_clips"] <= prepare["num_kept"]
+    assert sample["timed_batches"] == 5 and len(sample["repeat_seconds"]) == 1
+    # 1%: both factors are stored to 0.1, of values near 50 and 100.
+    assert sample["clips_per_s"] == pytest.approx(
+        sample["batches_per_s"] * sample["mean_batch_clips"], rel=0.01
+    )
+    # Real frames are counted inside the padded ones.
+    assert 0 < sample["padding_efficiency"] <= 1
+    assert sample["mel_frames_per_s"] == pytest.approx(
+        sample["padded_frames_per_s"] * sample["padding_efficiency"], rel=0.01
+    )
+
     step = results["training_step"]
-    assert step["mel_frames_per_s"] > 0 and step["steps_per_s"] > 0
+    assert step["steps"] == 4
     assert step["pipeline_over_step_frames_ratio"] == pytest.approx(
         sample["mel_frames_per_s"] / step["mel_frames_per_s"], rel=0.01
     )
+    # The trainer reads the same bucketed train split, and the buckets are
+    # scaled so that every batch holds about as many frames (0.8 to 1.25x of
+    # one another): a step consumes about what a pipeline batch delivers.
+    frames_per_step = step["mel_frames_per_s"] / step["steps_per_s"]
+    frames_per_batch = sample["mel_frames_per_s"] / sample["batches_per_s"]
+    assert 0.67 < frames_per_step / frames_per_batch < 1.5
 
 
 def test_train_bench_quick_writes_json_and_plot(tmp_path):
@@ -69,10 +107,28 @@ def test_train_bench_quick_writes_json_and_plot(tmp_path):
     prepare(os.path.join(REPO, "data", "sample"), data, Config.load("flite16k"), progress=False)
     results = run_bench("train_bench", tmp_path, "--data", data)
     (bucket,) = results["buckets"]
-    assert bucket["graph"]["flops_per_step"] > 0 and results["matmul"]["gflops_per_s"] > 0
+    matmul = results["matmul"]
+    # 1%: the matmul's seconds are stored to 0.1 ms, of about 0.1 s on a CPU.
+    assert matmul["gflops_per_s"] == pytest.approx(
+        2 * matmul["size"] ** 3 / matmul["seconds"] / 1e9, rel=0.01
+    )
+    flops = bucket["graph"]["flops_per_step"]
+    assert flops > 0
+    assert bucket["real_frames"] <= bucket["batch_shape"][0] * bucket["batch_shape"][1]
     for mode in ("graph", "xla"):
-        assert bucket[mode]["seconds_per_step"] > 0
-        assert 0 < bucket[mode]["utilization_percent"] < 100
+        timing = bucket[mode]
+        assert len(timing["step_seconds"]) == 2  # --quick times 2 steps
+        # abs: every number here is stored rounded (to 0.1 ms, and 0.01 GFLOP/s).
+        assert timing["seconds_per_step"] == pytest.approx(
+            statistics.median(timing["step_seconds"]), abs=1e-4
+        )
+        assert timing["gflops_per_s"] == pytest.approx(
+            flops / timing["seconds_per_step"] / 1e9, abs=0.01
+        )
+        assert 0 < timing["utilization_percent"] < 100
+    assert bucket["xla_speedup"] == pytest.approx(
+        bucket["graph"]["seconds_per_step"] / bucket["xla"]["seconds_per_step"], abs=1e-3
+    )
 
 
 def test_synthesis_bench_quick_times_every_method(tmp_path):
@@ -80,11 +136,21 @@ def test_synthesis_bench_quick_times_every_method(tmp_path):
     assert results["sentences"] == 4 and results["audio_seconds"] > 1
     parts = {name.split("/")[1] for name in results["rows"]}
     assert parts == {"acoustic", "vocoder", "end_to_end"}
-    for row in results["rows"].values():
-        assert row["x_real_time"] > 0
+    rows = results["rows"]
+    for row in rows.values():
+        assert len(row["seconds"]) == 1 and row["median_seconds"] == row["seconds"][0]
+        # 1%: the median is stored to 0.1 ms, of tens of milliseconds or more.
+        assert row["x_real_time"] == pytest.approx(
+            results["audio_seconds"] / row["median_seconds"], rel=0.01
+        )
         assert row["real_time_factor"] == pytest.approx(
             row["median_seconds"] / results["audio_seconds"], rel=0.01, abs=1e-5
         )
+    for batch in ("batch1", "batch16"):
+        # End to end is the acoustic model and then the vocoder, which takes
+        # most of the time: about 6x the acoustic model alone in a quick run.
+        end_to_end = rows[f"python/end_to_end/{batch}"]["median_seconds"]
+        assert end_to_end > rows[f"python/acoustic/{batch}"]["median_seconds"]
 
 
 def test_vocoder_bench_quick_writes_json_and_plot(tmp_path):
@@ -96,10 +162,22 @@ def test_vocoder_bench_quick_writes_json_and_plot(tmp_path):
     assert "--quick" in results["command"] and "bench.vocoder_bench" in results["command"]
     for key in ("cpu_count", "platform", "tensorflow", "librosa", "load_average_1_5_15_min_at_end"):
         assert results["machine"][key]
-    assert results["clips"]["num_clips"] == 2 and results["num_iterations"] == 4
+    clips = results["clips"]
+    assert clips["num_clips"] == 2 and results["num_iterations"] == 4
     recognition = results["speech_recognition"]
-    for row in ("original", "librosa", "tf_graph_batch1"):
-        assert 0.0 <= recognition[row]["wer"] and 0.0 <= recognition[row]["cer"]
+    assert set(recognition) == {"recognizer", "original", "librosa", "tf_graph_batch1"}
+    # PocketSphinx gets most words of the two recordings (WER 0.38: 5 of 13
+    # wrong); audio that is silent, or of other clips than the texts, scores 1.
+    assert recognition["original"]["wer"] < 0.6
+    # Our Griffin-Lim is speech too, even after 4 iterations (0.46: one word
+    # more than the recordings). librosa's starts from a random phase, so its
+    # WER varies from run to run, but silence would score exactly 1.
+    assert recognition["tf_graph_batch1"]["wer"] < recognition["original"]["wer"] + 0.25
+    assert recognition["librosa"]["wer"] < 1.0
+    for row in ("original", "tf_graph_batch1"):
+        # A misheard word still shares letters with the right one (CER 0.13 and
+        # 0.15 here): one rate stored for the other would fail.
+        assert recognition[row]["cer"] < recognition[row]["wer"]
 
     methods = results["methods"]
     assert set(methods) >= {
@@ -110,8 +188,17 @@ def test_vocoder_bench_quick_writes_json_and_plot(tmp_path):
         "tf_xla_batched",
     }
     for entry in methods.values():
-        assert entry["seconds_per_utterance"] > 0 and entry["real_time_factor"] > 0
-        assert entry["speedup_vs_librosa"] > 0
+        assert len(entry["pass_seconds"]) == results["repeats"]
+        # The same median pass seen three ways; 1%: the seconds are stored to
+        # 10 microseconds (of several ms) and audio_s to 10 ms (of about 4.5 s).
+        seconds = entry["seconds_per_utterance"] * clips["num_clips"]
+        assert entry["real_time_factor"] == pytest.approx(seconds / clips["audio_s"], rel=0.01)
+        assert entry["x_real_time"] == pytest.approx(clips["audio_s"] / seconds, rel=0.01)
+        assert entry["speedup_vs_librosa"] == pytest.approx(
+            methods["librosa"]["seconds_per_utterance"] / entry["seconds_per_utterance"],
+            rel=0.01,
+            abs=0.005,
+        )
     for name, entry in methods.items():
         if "spectral_convergence_mean" not in entry:
             continue
