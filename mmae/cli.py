@@ -9,7 +9,9 @@ mmae evaluate --run RUN --data PREPARED [--limit N]
 """
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
 
 
@@ -19,26 +21,130 @@ def main(argv=None):
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    # TensorFlow's C++ start-up chatter buries the progress bar; errors still show.
+    # TensorFlow's C++ INFO and WARNING lines bury the progress bar; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        return args.run(args) or 0
-    except KeyboardInterrupt:
-        print(
-            f"\nmmae {args.command}: interrupted. {_RESUME_HINTS.get(args.command, '')}",
-            file=sys.stderr,
-        )
-        return 130
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
-        # Expected failures (bad input, bad config) get a message, not a traceback.
-        print(f"mmae {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    with _without_tensorflow_noise():
+        try:
+            return args.run(args) or 0
+        except KeyboardInterrupt:
+            print(
+                f"\nmmae {args.command}: interrupted. {_RESUME_HINTS.get(args.command, '')}",
+                file=sys.stderr,
+            )
+            return 130
+        except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
+            # Expected failures (bad input, bad config) get a message, not a traceback.
+            print(f"mmae {args.command}: error: {error}", file=sys.stderr)
+            return 2
 
 
 _RESUME_HINTS = {
     "prepare": "Finished shards are kept; run the same command again to resume.",
     "train": "Checkpoints are kept; run the same command again to resume from the last one.",
 }
+
+# Lines TensorFlow's C++ code prints on every run that read as failures but are
+# not: absl's notice and oneDNN's, written while the libraries load, before
+# TF_CPP_MIN_LOG_LEVEL applies; and oneDNN's fallback for int32 ops, logged as
+# an error although the results are the same.
+_ABSL_NOTICE = (
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+)
+_TENSORFLOW_NOISE = (
+    r"oneDNN custom operations are on\.",
+    r"oneDNN supports DT_INT32 only on platforms with AVX-512\.",
+)
+# Where there is no NVIDIA driver, the CUDA build of TensorFlow says so twice,
+# the second time as an error. Where there is one, the same lines tell why the
+# GPU is not used, so they stay.
+_NO_GPU_NOISE = (
+    r"Could not find cuda drivers on your machine, GPU will not be used\.",
+    r"failed call to cuInit: ",
+)
+# The C++ log prefix: severity, date, time, thread, file:line.
+_LOG_PREFIX = r"[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+
+# The filter between file descriptor 2 and the real stderr, run as a child
+# process (see _without_tensorflow_noise).
+_FILTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stderr_filter.py")
+
+
+def _noise_pattern(has_nvidia_driver):
+    """A regex for whole stderr lines that `mmae` drops (see _TENSORFLOW_NOISE)."""
+    messages = _TENSORFLOW_NOISE + (() if has_nvidia_driver else _NO_GPU_NOISE)
+    return rf"(?:{_ABSL_NOTICE}|{_LOG_PREFIX}(?:{'|'.join(messages)}).*)\n"
+
+
+def _has_nvidia_driver():
+    # The driver's /proc entry and control device (containers get them too),
+    # or WSL's GPU device.
+    return any(
+        os.path.exists(path) for path in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg")
+    )
+
+
+@contextlib.contextmanager
+def _without_tensorflow_noise():
+    """Runs the body with TensorFlow's harmless C++ start-up lines dropped from stderr.
+
+    TensorFlow writes them to file descriptor 2 itself, some before any
+    setting applies, so the filter sits there: a child process that passes
+    every other line on. A process and not a thread, so that what a crashing
+    command wrote last (a failed C++ check aborts) still reaches the user.
+    Python's own stderr (progress bars, warnings, errors) bypasses it, to stay
+    in order with stdout. The library, imported by a user, is left alone.
+    """
+    try:
+        real_stderr = os.dup(2)
+    except OSError:  # no stderr to filter
+        yield
+        return
+    try:
+        pump = subprocess.Popen(
+            [sys.executable, "-I", "-S", _FILTER, _noise_pattern(_has_nvidia_driver())],
+            stdin=subprocess.PIPE,
+            stdout=real_stderr,
+            start_new_session=True,  # Ctrl-C is for the command; the filter drains after it
+        )
+    except OSError:
+        os.close(real_stderr)
+        yield
+        return
+    python_stderr = sys.stderr
+    python_stderr.flush()
+    os.dup2(pump.stdin.fileno(), 2)
+    if _file_descriptor(python_stderr) == 2:
+        # Never closed: loggers made during the command (TensorFlow's) keep it
+        # as their stream, and may still write when the process exits.
+        sys.stderr = open(
+            os.dup(real_stderr),
+            "w",
+            buffering=1,
+            encoding=python_stderr.encoding,
+            errors=python_stderr.errors,
+        )
+        _DIRECT_STDERR.append(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = python_stderr
+        os.dup2(real_stderr, 2)
+        os.close(real_stderr)
+        pump.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            # A process the command started may still hold the pipe; it ends with it.
+            pump.wait(timeout=5)
+
+
+_DIRECT_STDERR = []
+
+
+def _file_descriptor(stream):
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # pytest's capture, a StringIO
+        return None
 
 
 def build_parser():
@@ -255,8 +361,8 @@ def _train(args):
 def _synthesize(args):
     import numpy as np
     import soundfile
-    import tqdm
 
+    from mmae.progress import progress_bar
     from mmae.synthesis import Synthesizer
 
     if (args.text is None) == (args.text_file is None):
@@ -284,17 +390,16 @@ def _synthesize(args):
     else:
         synthesizer = Synthesizer.from_run(args.run_dir, batch_size=args.batch_size)
     seconds = 0.0
-    progress = tqdm.tqdm(total=len(jobs), unit="text", disable=args.quiet or len(jobs) == 1)
+    progress = progress_bar(total=len(jobs), unit="text", disable=args.quiet or len(jobs) == 1)
     # A batch of texts per call: sentences of different texts share batches.
     for start in range(0, len(jobs), args.batch_size):
         chunk = jobs[start : start + args.batch_size]
         texts = [text for text, _ in chunk]
-        audios = synthesizer.synthesize(texts, speaking_rate=args.rate, speaker_id=args.speaker)
-        mels = (
-            synthesizer.synthesize_mel(texts, speaking_rate=args.rate, speaker_id=args.speaker)
-            if args.plot
-            else [None] * len(chunk)
-        )
+        options = dict(speaking_rate=args.rate, speaker_id=args.speaker)
+        if args.plot:  # One model run gives both.
+            audios, mels = zip(*synthesizer.synthesize_with_mel(texts, **options), strict=True)
+        else:
+            audios, mels = synthesizer.synthesize(texts, **options), [None] * len(chunk)
         for (_, path), audio, mel in zip(chunk, audios, mels, strict=True):
             soundfile.write(path, np.asarray(audio), synthesizer.sample_rate)
             seconds += len(audio) / synthesizer.sample_rate

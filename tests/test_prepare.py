@@ -9,7 +9,7 @@ import soundfile as sf
 import tensorflow as tf
 
 from conftest import make_ljspeech, sample_rows
-from mmae.config import IncompatibleConfigError
+from mmae.config import Config, IncompatibleConfigError
 from mmae.datasets import prepare as prepare_module
 from mmae.datasets import records
 from mmae.datasets.prepare import PrepareError, load_dataset_info, prepare, split_of
@@ -109,11 +109,28 @@ def test_bad_rows_are_skipped_with_reasons(tmp_path, tiny_config):
     assert "8000" in reasons["lowrate"] and "16000" in reasons["lowrate"]
     assert "notext" in reasons["notext"] and "emoji" in reasons["emoji"]
     assert "expected 2 or 3" in reasons["metadata.csv:16"]
+    # Each reason has its kind, io.py's AudioError messages included.
+    assert {s["where"]: s["kind"] for s in summary["skipped"]} == {
+        "missing": "file not found",
+        "empty": "no sound",
+        "silent": "no sound",
+        "corrupt": "unreadable audio",
+        "short": "too short",
+        "long": "too long",
+        "lowrate": "sample rate too low",
+        "notext": "empty text",
+        "emoji": "empty text",
+        "metadata.csv:16": "bad row",
+    }
     # Nothing else was lost: all six good clips are in the shards.
     kept = {row[0] for split in summary["splits"].values() for row in split["lengths"]}
     assert kept == {row[0] for row in sample_rows(6)}
     report = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "## Skipped: 10" in report and "lowrate" in report
+    assert "- no sound: 2\n" in report
+    assert "- too long: 1 (to keep them: --set data.max_duration=13)" in report
+    # One odd clip is no reason to resample the whole corpus.
+    assert "- sample rate too low: 1\n" in report
 
 
 def test_strict_mode_fails_and_writes_no_dataset(tmp_path, tiny_config):
@@ -257,6 +274,68 @@ def test_all_clips_bad_is_an_error(tmp_path, tiny_config):
         "a|Missing audio.|Missing audio.\nb|Also missing.|Also missing.\n"
     )
     with pytest.raises(
-        PrepareError, match="2 clips skipped and none kept.*\n  .: .\\.wav: file not found"
+        PrepareError,
+        match="2 clips skipped and none kept.*\n  file not found: 2, e.g. .: .\\.wav: file not "
+        "found\n    to keep them: put the audio where the corpus says, e.g. .*/wavs/.\\.wav",
+    ):
+        prepare(str(root), str(tmp_path / "out"), tiny_config, jobs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "setting, kind",
+    [
+        ("audio.sample_rate=22050", "sample rate too low"),  # the sample is at 16000 Hz
+        ("data.max_duration=0.6", "too long"),
+        ("data.min_duration=20", "too short"),
+        ("data.max_tokens=3", "too many tokens"),
+    ],
+)
+def test_when_every_clip_fails_the_error_says_what_keeps_them(tmp_path, tiny_config, setting, kind):
+    corpus = make_ljspeech(tmp_path / "corpus", sample_rows(4))
+    config = tiny_config.with_overrides([setting])
+    with pytest.raises(PrepareError) as failure:
+        prepare(corpus, str(tmp_path / "a"), config, jobs=1, progress=False)
+    message = str(failure.value)
+    assert f"4 clips skipped and none kept; see {tmp_path}/a/report.md:\n  {kind}: 4, e.g. " in (
+        message
+    )
+    # The suggested settings, applied, keep every clip.
+    fix = re.search(r"\n    to keep them: (.*)", message).group(1)
+    overrides = re.findall(r"--set (\S+)", fix)
+    assert overrides and setting.split("=")[0] in " ".join(overrides)
+    fixed = config.with_overrides(overrides)
+    summary = prepare(corpus, str(tmp_path / "b"), fixed, jobs=1, progress=False)
+    assert summary["skipped"] == []
+
+
+def test_a_low_sample_rate_fix_names_the_preset_or_the_settings(tmp_path, tiny_config):
+    corpus = make_ljspeech(tmp_path / "corpus", sample_rows(2))
+    with pytest.raises(PrepareError) as failure:
+        prepare(corpus, str(tmp_path / "a"), Config.load(), jobs=1, progress=False)
+    assert (
+        "to keep them: --config flite16k (a preset at 16000 Hz), or --set audio.sample_rate=16000"
+    ) in str(failure.value)
+    # 8 kHz audio: no preset, and the mel filters must stop at 4 kHz too.
+    for name in ("slt_00001", "slt_00002"):
+        sf.write(
+            next((tmp_path / "corpus" / "wavs").glob(f"{name}.*")),
+            np.sin(np.arange(8000) * 0.3),
+            8000,
+        )
+    with pytest.raises(
+        PrepareError,
+        match="to keep them: --set audio.sample_rate=8000 --set audio.upper_edge_hertz=4000$",
+    ):
+        prepare(corpus, str(tmp_path / "b"), tiny_config, jobs=1, progress=False)
+    fixed = tiny_config.with_overrides(["audio.sample_rate=8000", "audio.upper_edge_hertz=4000"])
+    assert prepare(corpus, str(tmp_path / "c"), fixed, jobs=1, progress=False)["skipped"] == []
+
+
+def test_a_corpus_of_bad_rows_says_what_is_wrong_with_them(tmp_path, tiny_config):
+    root = tmp_path / "corpus"
+    os.makedirs(root / "wavs")
+    (root / "metadata.csv").write_text("a,Comma separated.\nb,Also.\n")
+    with pytest.raises(
+        PrepareError, match="2 bad rows in .*, no good one:\n  metadata.csv:1: expected 2 or 3"
     ):
         prepare(str(root), str(tmp_path / "out"), tiny_config, jobs=1, progress=False)

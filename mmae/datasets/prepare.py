@@ -21,17 +21,19 @@ import collections
 import concurrent.futures
 import hashlib
 import json
+import math
 import os
+import re
 import threading
 import time
 import warnings
 
 import numpy as np
 import tensorflow as tf
-import tqdm
 
-from mmae.config import Config, check_compatible
+from mmae.config import PRESET_DIR, Config, check_compatible
 from mmae.datasets import readers, records
+from mmae.progress import progress_bar
 
 SPLITS = ("train", "validation")
 FORMAT_VERSION = 1
@@ -51,18 +53,20 @@ def prepare(source, out_dir, config, *, jobs=None, strict=False, overwrite=False
         jobs: worker threads (default: one per core).
         strict: fail on any bad row instead of skipping it.
         overwrite: discard what `out_dir` already holds from an earlier run.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar.
 
     Returns:
         The dataset summary that is also written to `out_dir/dataset.json`.
     """
     start = time.time()
     utterances, row_problems = readers.read_corpus(source)
-    row_problems = [{"where": p.where, "reason": p.reason} for p in row_problems]
+    row_problems = [{"where": p.where, "reason": p.reason, "kind": "bad row"} for p in row_problems]
     if strict and row_problems:
         raise PrepareError(_problem_text("bad rows in the corpus (strict mode)", row_problems))
     if not utterances:
-        raise PrepareError(f"No usable rows in {source}.")
+        if row_problems:
+            raise PrepareError(_problem_text(f"bad rows in {source}, no good one", row_problems))
+        raise PrepareError(f"No rows in {source}.")
     speakers = sorted({u.speaker for u in utterances})
     plan = _plan(utterances, speakers, config)
 
@@ -82,14 +86,14 @@ def prepare(source, out_dir, config, *, jobs=None, strict=False, overwrite=False
 
     sidecars = [_read_json(_sidecar_path(out_dir, s["name"])) for s in plan["shards"]]
     summary = _summarize(plan, sidecars, row_problems, config, source, time.time() - start)
-    _write_report(out_dir, summary)
+    _write_report(out_dir, summary, config, total)
     clip_problems = [p for sidecar in sidecars for p in sidecar["problems"]]
     if strict and clip_problems:
-        raise PrepareError(_problem_text("bad clips (strict mode); see report.md", clip_problems))
+        title = "bad clips (strict mode); see report.md"
+        raise PrepareError(_skipped_text(title, clip_problems, config, total))
     if not summary["splits"]["train"]["num_clips"]:
-        raise PrepareError(
-            _problem_text(f"clips skipped and none kept; see {out_dir}/report.md", clip_problems)
-        )
+        title = f"clips skipped and none kept; see {out_dir}/report.md"
+        raise PrepareError(_skipped_text(title, clip_problems, config, total))
     _write_json(os.path.join(out_dir, "dataset.json"), summary)
     return summary
 
@@ -153,7 +157,10 @@ def _run_shards(out_dir, shards, config, jobs, progress, total, done):
         return
     jobs = min(jobs or os.cpu_count() or 1, len(shards))
     config_dict = config.to_dict()
-    bar = tqdm.tqdm(total=total, initial=done, unit="clip", desc="prepare", disable=not progress)
+    # Each worker's first clip also builds its featurizer (a tf.function trace).
+    bar = progress_bar(
+        total=total, initial=done, unit="clip", desc="prepare", disable=not progress, warmup=jobs
+    )
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -238,25 +245,34 @@ def _write_shard(out_dir, shard, config_dict, tick, stop=None):
                     unknown.update(tokenizer.unknown_counts - before)
                 if len(tokens) > data.max_tokens:
                     raise _Skip(
-                        f"text too long: {len(tokens)} tokens > data.max_tokens {data.max_tokens}"
+                        "too many tokens",
+                        len(tokens),
+                        f"text too long: {len(tokens)} tokens > data.max_tokens {data.max_tokens}",
                     )
                 waveform = load_clip(audio_path, audio)
                 duration = len(waveform) / audio.sample_rate
                 if duration < data.min_duration:
                     raise _Skip(
-                        f"too short: {duration:.2f} s < data.min_duration {data.min_duration} s"
+                        "too short",
+                        duration,
+                        f"too short: {duration:.2f} s < data.min_duration {data.min_duration} s",
                     )
                 if duration > data.max_duration:
                     raise _Skip(
-                        f"too long: {duration:.2f} s > data.max_duration {data.max_duration} s"
+                        "too long",
+                        duration,
+                        f"too long: {duration:.2f} s > data.max_duration {data.max_duration} s",
                     )
                 mel = mel_fn(tf.constant(waveform, tf.float32)).numpy()
-            except (_Skip, AudioError, EmptyTextError) as error:
-                problems.append({"where": clip_id, "reason": str(error)})
+            except _Skip as error:
+                problems.append(_problem(clip_id, error, error.kind, error.value))
+            except AudioError as error:
+                problems.append(_problem(clip_id, error, *_audio_problem(error, audio_path)))
+            except EmptyTextError as error:
+                problems.append(_problem(clip_id, error, "empty text"))
             except Exception as error:  # a decoder crash must not stop a large corpus
-                problems.append(
-                    {"where": clip_id, "reason": f"unexpected {type(error).__name__}: {error}"}
-                )
+                reason = f"unexpected {type(error).__name__}: {error}"
+                problems.append(_problem(clip_id, reason, "unexpected error"))
             else:
                 pcm = waveform if data.store_audio else None
                 shown_text = normalize_text(text) if config.text.normalize else text
@@ -285,7 +301,107 @@ def _write_shard(out_dir, shard, config_dict, tick, stop=None):
 
 
 class _Skip(Exception):
-    pass
+    """A clip left out by a data setting: `kind` names the rule, `value` is what was measured."""
+
+    def __init__(self, kind, value, message):
+        super().__init__(message)
+        self.kind = kind
+        self.value = value
+
+
+def _problem(clip_id, reason, kind, value=None):
+    return {"where": clip_id, "reason": str(reason), "kind": kind, "value": value}
+
+
+# AudioError's messages (mmae.audio.io) name the file, then the problem. The
+# group, where there is one, is the measured value.
+_AUDIO_PROBLEMS = (
+    ("file not found", re.compile(r": file not found$")),
+    ("sample rate too low", re.compile(r": sample rate (\d+) Hz is below")),
+    ("wrong sample rate", re.compile(r": wrong sample rate: (\d+) Hz")),
+    ("unreadable audio", re.compile(r": unreadable audio")),
+    ("no sound", re.compile(r": (?:empty|silent) audio|: non-finite samples")),
+)
+
+
+def _audio_problem(error, audio_path):
+    """(kind, value) of an AudioError: the source rate for a rate, the path for a missing file."""
+    for kind, pattern in _AUDIO_PROBLEMS:
+        match = pattern.search(str(error))
+        if match:
+            if kind == "file not found":
+                return kind, audio_path
+            return kind, int(match.group(1)) if match.groups() else None
+    return "other", None
+
+
+# Kinds whose fix changes every clip (or the whole corpus): suggested only when
+# most clips are skipped for it, not to keep one odd clip.
+_CORPUS_WIDE = ("sample rate too low", "wrong sample rate", "file not found", "empty text")
+
+
+def _how_to_keep(kind, values, config):
+    """What to change so that clips skipped as `kind`, measuring `values`, are kept; or None."""
+    if kind == "sample rate too low":
+        rate = min(values)
+        settings = [f"audio.sample_rate={rate}"]
+        if config.audio.upper_edge_hertz > rate / 2:
+            settings.append(f"audio.upper_edge_hertz={rate / 2:g}")
+        options = [f"--config {name} (a preset at {rate} Hz)" for name in _presets_at(rate)[:1]]
+        return ", or ".join(options + [" ".join(f"--set {s}" for s in settings)])
+    if kind == "wrong sample rate":
+        rates = sorted(set(values))
+        other = f", or --set audio.sample_rate={rates[0]}" if len(rates) == 1 else ""
+        return f"--set audio.resample=true{other}"
+    if kind == "too long":
+        return f"--set data.max_duration={math.ceil(max(values))}"
+    if kind == "too short":
+        return f"--set data.min_duration={math.floor(min(values) * 100) / 100:g}"
+    if kind == "too many tokens":
+        return f"--set data.max_tokens={max(values)}"
+    if kind == "file not found":
+        return (
+            f"put the audio where the corpus says, e.g. {values[0]} (an LJSpeech corpus keeps "
+            "SOURCE/wavs/ID.wav, .flac, .ogg or .mp3; a manifest's paths are relative to it)"
+        )
+    if kind == "unreadable audio":
+        return "convert the files to WAV or FLAC (with ffmpeg or sox, for example)"
+    if kind == "empty text":
+        return (
+            f"check the corpus's text column: no symbol of text.symbol_set "
+            f"{config.text.symbol_set} is left in these transcripts once normalized"
+        )
+    return None
+
+
+def _presets_at(sample_rate):
+    # By name, so flite16k comes before tiny (the tests' preset) at 16000 Hz.
+    names = sorted(name[:-5] for name in os.listdir(PRESET_DIR) if name.endswith(".yaml"))
+    return [name for name in names if Config.load(name).audio.sample_rate == sample_rate]
+
+
+def _by_kind(problems, config, num_clips):
+    """(kind, its problems, what keeps them or None) per kind, the most frequent first."""
+    groups = collections.defaultdict(list)
+    for problem in problems:
+        # Sidecars written before kinds were recorded have none.
+        groups[problem.get("kind", "other")].append(problem)
+    for kind, group in sorted(groups.items(), key=lambda item: -len(item[1])):
+        fix = None
+        if kind not in _CORPUS_WIDE or 2 * len(group) >= num_clips:
+            fix = _how_to_keep(kind, [p.get("value") for p in group], config)
+        yield kind, group, fix
+
+
+def _skipped_text(title, problems, config, num_clips):
+    """`title`, then per kind of problem: how many, one example, and what keeps them."""
+    lines = [f"{len(problems)} {title}:"]
+    for kind, group, fix in _by_kind(problems, config, num_clips):
+        example = group[0]
+        lines.append(f"  {kind}: {len(group)}, e.g. {example['where']}: {example['reason']}")
+        if fix:
+            lines.append(f"    to keep them: {fix}")
+    return "\n".join(lines)
 
 
 def _summarize(plan, sidecars, row_problems, config, source, seconds):
@@ -322,7 +438,7 @@ def _summarize(plan, sidecars, row_problems, config, source, seconds):
     }
 
 
-def _write_report(out_dir, summary):
+def _write_report(out_dir, summary, config, num_clips):
     report = {key: value for key, value in summary.items() if key != "config"}
     report["splits"] = {
         name: {k: v for k, v in split.items() if k != "lengths"}
@@ -337,10 +453,9 @@ def _write_report(out_dir, summary):
         )
     if summary["speakers"] != [""]:
         lines.append(f"\nSpeakers: {', '.join(summary['speakers'])}")
-    reasons = collections.Counter(_reason_kind(s["reason"]) for s in summary["skipped"])
     lines.append(f"\n## Skipped: {len(summary['skipped'])}\n")
-    for kind, count in reasons.most_common():
-        lines.append(f"- {kind}: {count}")
+    for kind, group, fix in _by_kind(summary["skipped"], config, num_clips):
+        lines.append(f"- {kind}: {len(group)}" + (f" (to keep them: {fix})" if fix else ""))
     if summary["skipped"]:
         lines.append("\n| where | reason |\n|---|---|")
         lines += [f"| {s['where']} | {s['reason']} |" for s in summary["skipped"]]
@@ -348,10 +463,6 @@ def _write_report(out_dir, summary):
         dropped = ", ".join(f"{c!r} x{n}" for c, n in summary["unknown_characters"].items())
         lines.append(f"\n## Unknown characters dropped\n\n{dropped}")
     _write_text(os.path.join(out_dir, "report.md"), "\n".join(lines) + "\n")
-
-
-def _reason_kind(reason):
-    return reason.split(":")[0]
 
 
 def _problem_text(title, problems):
