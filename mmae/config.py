@@ -57,6 +57,9 @@ class AudioConfig:
     trim_top_db: float = 40.0
     peak_normalize: bool = True
     peak_level: float = 0.95
+    # Synthesized audio louder than this is scaled down to it (Synthesizer,
+    # SavedModel, evaluation, TensorBoard), so written WAVs never clip.
+    output_peak_level: float = 0.95
 
     def __post_init__(self):
         if self.mel_scale not in ("slaney", "htk"):
@@ -141,12 +144,37 @@ class ModelConfig:
     # Beta-binomial prior strength (1.0 as in Badlani et al. 2021).
     prior_scaling: float = 1.0
     duration_predictor_layers: int = 2
+    duration_predictor_kernel_size: int = 3
+    # Convolution blocks before the text encoder's Transformer blocks.
+    text_encoder_convs: int = 2
+    # The decoder's blocks cycle through these dilation rates.
+    decoder_dilation_rates: list[int] = dataclasses.field(default_factory=lambda: [1, 2, 4])
+    # Sharpness of the aligner's distance softmax (Badlani et al. 2021).
+    aligner_temperature: float = 0.0005
+    # Harmonics of a frame's position within its token (LengthRegulator).
+    position_harmonics: int = 4
 
     def __post_init__(self):
         if self.architecture not in ("mmae", "seed_baseline"):
             raise ValueError(
                 f"model.architecture must be 'mmae' or 'seed_baseline', got {self.architecture!r}."
             )
+
+
+@dataclasses.dataclass
+class LossConfig:
+    """How the cross-modal autoencoder's losses add up; the model takes this object as it is."""
+
+    mel_text_weight: float = 1.0
+    mel_audio_weight: float = 1.0
+    consistency_weight: float = 0.1
+    forward_sum_weight: float = 1.0
+    binarization_weight: float = 1.0
+    # The binarization loss is ramped in linearly from start to start + ramp
+    # (steps counted from the start of the training stage).
+    binarization_start: int = 1000
+    binarization_ramp: int = 1000
+    duration_weight: float = 0.1
 
 
 @dataclasses.dataclass
@@ -187,16 +215,6 @@ class TrainConfig:
     # "none", "mixed_float16" (GPU, with loss scaling), "mixed_bfloat16" (TPU),
     # or "auto" (bfloat16 on TPU, float16 on GPU, none on CPU).
     mixed_precision: str = "none"
-    # Loss weights.
-    mel_text_weight: float = 1.0
-    mel_audio_weight: float = 1.0
-    consistency_weight: float = 0.1
-    forward_sum_weight: float = 1.0
-    binarization_weight: float = 1.0
-    # The binarization loss is ramped in linearly from start to start + ramp.
-    binarization_start: int = 1000
-    binarization_ramp: int = 1000
-    duration_weight: float = 0.1
     # Observability and safety.
     log_every: int = 50
     eval_every: int = 500
@@ -230,6 +248,7 @@ class Config:
     text: TextConfig = dataclasses.field(default_factory=TextConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def to_dict(self):
@@ -237,7 +256,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, values):
-        return _from_dict(cls, values, prefix="")
+        return _from_dict(cls, _moved_keys(values), prefix="")
 
     @classmethod
     def load(cls, source=None, overrides=()):
@@ -272,12 +291,12 @@ class Config:
             key, sep, raw = item.partition("=")
             if not sep:
                 raise ValueError(f"Override {item!r} is not of the form section.key=value.")
-            section, _, field = key.strip().partition(".")
+            section, _, field = _MOVED.get(key.strip(), key.strip()).partition(".")
             if section not in values or not field or field not in values[section]:
                 raise ValueError(f"Unknown config key {key.strip()!r} in override {item!r}.")
             values[section][field] = yaml.safe_load(raw) if raw.strip() else ""
             # A changed symbol set must re-derive its symbols.
-            if key.strip() == "text.symbol_set":
+            if section == "text" and field == "symbol_set":
                 values["text"]["symbols"] = ""
         return Config.from_dict(values)
 
@@ -327,6 +346,23 @@ def check_compatible(expected, found, what="data"):
             + "\n  ".join(differences)
             + "\nPrepare the data again with this config, or train with the data's config."
         )
+
+
+# Settings that moved to another section: configs written before the move
+# (runs, prepared data, the bundled model) and `--set` still use the old keys.
+_MOVED = {f"train.{f.name}": f"loss.{f.name}" for f in dataclasses.fields(LossConfig)}
+
+
+def _moved_keys(values):
+    """`values` with every setting of `_MOVED` under its new key."""
+    if not isinstance(values, dict) or not isinstance(values.get("train"), dict):
+        return values
+    values = {**values, "train": dict(values["train"]), "loss": dict(values.get("loss") or {})}
+    for old, new in _MOVED.items():
+        old_field, new_field = old.split(".")[1], new.split(".")[1]
+        if old_field in values["train"]:
+            values["loss"].setdefault(new_field, values["train"].pop(old_field))
+    return values
 
 
 def _from_dict(cls, values, prefix):

@@ -15,8 +15,8 @@ for phoneme runs, a pronunciation lexicon), the acoustic model's
 the Griffin-Lim vocoder with per-item lengths. It follows `Synthesizer`: a
 text is split into sentences at ". ! ? ;" followed by whitespace and at blank
 lines, all sentences of the request run as one padded batch, a text's
-sentences are joined with 0.25 s of silence and its audio is scaled down to a
-peak of 0.95 if louder. A text or sentence with nothing to say (empty,
+sentences are joined with 0.25 s of silence and its audio is scaled down to
+`audio.output_peak_level` (0.95) if louder. A text or sentence with nothing to say (empty,
 punctuation only, only characters the symbol set lacks such as emoji) gives
 no audio: length 0, never an error for the rest of the batch. Unlike
 `Synthesizer`, a sentence longer than 300 characters is not split further.
@@ -101,7 +101,6 @@ from mmae.synthesis import NON_FINAL_PERIOD
 __all__ = ["SpeechSynthesisModule", "export_saved_model", "export_tflite"]
 
 PAUSE_SECONDS = 0.25  # as Synthesizer
-PEAK = 0.95  # as Synthesizer
 _SENTENCE_MARK = "\x01"
 _KEPT_PERIOD = "\x02"
 _TEXT = tf.TensorSpec([None], tf.string, name="text")
@@ -121,12 +120,11 @@ class SpeechSynthesisModule(tf.Module):
         vocoder: a `mmae.vocoders.Vocoder` for the run's audio features.
         sample_rate: of the vocoder's waveforms.
         pause_seconds: silence between the sentences of a text.
-        peak: a text's audio louder than this is scaled down to it.
+        peak: a text's audio louder than this is scaled down to it
+            (`audio.output_peak_level`).
     """
 
-    def __init__(
-        self, model, frontend, vocoder, sample_rate, pause_seconds=PAUSE_SECONDS, peak=PEAK
-    ):
+    def __init__(self, model, frontend, vocoder, sample_rate, peak, pause_seconds=PAUSE_SECONDS):
         super().__init__(name="speech_synthesis")
         self.model = model
         self.frontend = frontend
@@ -274,15 +272,9 @@ def _join(values, lengths, spoken, rows, num_rows, gap):
 
 def _load_model(run_dir, checkpoint):
     """(config, model) of a training run, or of a pretrained model's directory."""
-    from mmae import pretrained
-    from mmae.training import load_run
+    from mmae import runs
 
-    if tf.io.gfile.exists(os.path.join(run_dir, pretrained.WEIGHTS)):
-        if checkpoint:
-            raise ValueError(f"{run_dir} is a pretrained model: it has no checkpoints to choose.")
-        config, model = pretrained.load(run_dir)
-    else:
-        config, model = load_run(run_dir, checkpoint)
+    config, model = runs.load(run_dir, checkpoint)
     _check_model(model, run_dir)
     return config, model
 
@@ -362,7 +354,9 @@ def export_saved_model(
         )
     frontend = GraphFrontend.from_config(config.text, lexicon=lexicon)
     vocoder = vocoder_from_config(config.audio)
-    module = SpeechSynthesisModule(model, frontend, vocoder, config.audio.sample_rate)
+    module = SpeechSynthesisModule(
+        model, frontend, vocoder, config.audio.sample_rate, config.audio.output_peak_level
+    )
     signatures = module.signatures()
     tf.io.gfile.makedirs(out_dir)
     tf.saved_model.save(module, out_dir, signatures=signatures)
@@ -407,7 +401,7 @@ def export_saved_model(
         "tokenizer": config.text.tokenizer,
         "symbol_set": config.text.symbol_set,
         "pause_seconds": PAUSE_SECONDS,
-        "peak": PEAK,
+        "peak": config.audio.output_peak_level,
         "normalizer": _normalizer_summary(),
         "config": config.to_dict(),
     }

@@ -41,11 +41,12 @@ class ConvBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
         )
         self.norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy)
-        self.drop = keras.layers.Dropout(dropout)
+        self.drop = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
+        # tuple(): a shape read back from a saved build config is a list.
         self.conv.build(input_shape)
-        self.norm.build(input_shape[:-1] + (self.hidden_dim,))
+        self.norm.build(tuple(input_shape[:-1]) + (self.hidden_dim,))
 
     def call(self, inputs, mask, training=False):
         mask = tf.cast(mask, inputs.dtype)[..., None]
@@ -83,13 +84,13 @@ class TransformerBlock(keras.layers.Layer):
         )
         self.ffn_out = keras.layers.Conv1D(hidden_dim, 1, dtype=self.dtype_policy)
         self.ffn_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy)
-        self.drop = keras.layers.Dropout(dropout)
+        self.drop = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.attention.build(input_shape, input_shape)
         self.attention_norm.build(input_shape)
         self.ffn_in.build(input_shape)
-        self.ffn_out.build(input_shape[:-1] + (2 * self.hidden_dim,))
+        self.ffn_out.build(tuple(input_shape[:-1]) + (2 * self.hidden_dim,))
         self.ffn_norm.build(input_shape)
 
     def call(self, inputs, mask, training=False):
@@ -191,4 +192,33 @@ class LengthRegulator(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(latent_dim=self.latent_dim, num_harmonics=self.num_harmonics)
+        return config
+
+
+@serializable
+class SpeakerEmbedding(keras.layers.Layer):
+    """Speaker ids [B] -> a conditioning vector [B, hidden_dim]: an embedding, then a projection."""
+
+    def __init__(self, num_speakers, speaker_dim, hidden_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_speakers = num_speakers
+        self.speaker_dim = speaker_dim
+        self.hidden_dim = hidden_dim
+        self.embedding = keras.layers.Embedding(num_speakers, speaker_dim, dtype=self.dtype_policy)
+        self.project = keras.layers.Dense(hidden_dim, dtype=self.dtype_policy)
+
+    def build(self, input_shape=None):
+        self.embedding.build(input_shape)
+        self.project.build((None, self.speaker_dim))
+
+    def call(self, speaker_id):
+        return self.project(self.embedding(speaker_id))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_speakers=self.num_speakers,
+            speaker_dim=self.speaker_dim,
+            hidden_dim=self.hidden_dim,
+        )
         return config

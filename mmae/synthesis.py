@@ -31,7 +31,7 @@ import tensorflow as tf
 from mmae.text import EmptyTextError, tokenizer_from_config
 from mmae.vocoders import vocoder_from_config
 
-__all__ = ["SynthesisError", "SynthesisWarning", "Synthesizer", "split_sentences"]
+__all__ = ["SynthesisError", "SynthesisWarning", "Synthesizer", "limit_peak", "split_sentences"]
 
 
 class SynthesisError(ValueError):
@@ -152,7 +152,7 @@ class Synthesizer:
     @classmethod
     def from_run(cls, run_dir, checkpoint=None, **kwargs):
         """Loads the latest (or the given) checkpoint of a training run."""
-        from mmae.training import load_run
+        from mmae.runs import load_run
 
         config, model = load_run(run_dir, checkpoint)
         if not hasattr(model, "synthesize_mel"):
@@ -190,18 +190,25 @@ class Synthesizer:
         Returns:
             float32 arrays at `sample_rate`, peak at most 1.
         """
-        return self._synthesize(text, speaking_rate, speaker_id, strict, vocode=True)
+        return self._synthesize(text, speaking_rate, speaker_id, strict, ("audio",))
 
     def synthesize_mel(self, text, speaking_rate=1.0, speaker_id=0, strict=False):
         """Log-mel frames `[frames, num_mels]` for `text` (string or list), as `synthesize`.
 
         A text's sentences are concatenated without pauses.
         """
-        return self._synthesize(text, speaking_rate, speaker_id, strict, vocode=False)
+        return self._synthesize(text, speaking_rate, speaker_id, strict, ("mel",))
+
+    def synthesize_with_mel(self, text, speaking_rate=1.0, speaker_id=0, strict=False):
+        """`(waveform, log-mel)` for `text` (a pair per text for a list), from one model run.
+
+        The same as `synthesize` and `synthesize_mel` together, at the cost of one.
+        """
+        return self._synthesize(text, speaking_rate, speaker_id, strict, ("audio", "mel"))
 
     # -- internals -------------------------------------------------------
 
-    def _synthesize(self, text, speaking_rate, speaker_id, strict, vocode):
+    def _synthesize(self, text, speaking_rate, speaker_id, strict, kinds):
         single = isinstance(text, str)
         texts = [text] if single else list(text)
         for i, item in enumerate(texts):
@@ -221,11 +228,15 @@ class Synthesizer:
             chunk = [pieces[i] for i in order[start : start + self.batch_size]]
             for (item, _, piece_index), result in zip(
                 chunk,
-                self._run_batch([c[1] for c in chunk], speaking_rate, speaker_id, vocode),
+                self._run_batch([c[1] for c in chunk], speaking_rate, speaker_id, kinds),
                 strict=True,
             ):
                 outputs[item].append((piece_index, result))
-        results = [self._join(sorted(parts, key=lambda part: part[0]), vocode) for parts in outputs]
+        results = []
+        for parts in outputs:
+            parts = [result for _, result in sorted(parts, key=lambda part: part[0])]
+            joined = tuple(self._join([part[kind] for part in parts], kind) for kind in kinds)
+            results.append(joined if len(kinds) > 1 else joined[0])
         return results[0] if single else results
 
     def _tokenize(self, texts, strict):
@@ -270,7 +281,8 @@ class Synthesizer:
                 )
         return pieces
 
-    def _run_batch(self, token_lists, speaking_rate, speaker_id, vocode):
+    def _run_batch(self, token_lists, speaking_rate, speaker_id, kinds):
+        """[{kind: array}] of each item: its log-mel and/or waveform, cut to its length."""
         batch = len(token_lists)
         longest = max(len(ids) for ids in token_lists)
         width = -(-longest // self.token_multiple) * self.token_multiple
@@ -285,19 +297,25 @@ class Synthesizer:
             tf.constant(float(speaking_rate)),
         )
         num_frames = num_frames.numpy()
-        if not vocode:
-            mel = mel.numpy()
-            return [mel[row, : num_frames[row]] for row in range(batch)]
-        audio = self._vocode(mel, tf.constant(num_frames)).numpy()
-        lengths = [self.vocoder.samples_for_frames(int(n)) for n in num_frames]
-        return [audio[row, : lengths[row]] for row in range(batch)]
+        items = [{} for _ in range(batch)]
+        if "mel" in kinds:
+            mel_rows = mel.numpy()
+            for row in range(batch):
+                items[row]["mel"] = mel_rows[row, : num_frames[row]]
+        if "audio" in kinds:
+            audio = self._vocode(mel, tf.constant(num_frames)).numpy()
+            for row in range(batch):
+                items[row]["audio"] = audio[
+                    row, : self.vocoder.samples_for_frames(int(num_frames[row]))
+                ]
+        return items
 
     def _acoustic_model(self, tokens, num_tokens, speaker_id, speaking_rate):
         return self.model.synthesize_mel(tokens, num_tokens, speaker_id, speaking_rate)
 
-    def _join(self, parts, vocode):
-        arrays = [array for _, array in parts]
-        if not vocode:
+    def _join(self, arrays, kind):
+        """One text's pieces as one array: mels back to back, audio with pauses between."""
+        if kind == "mel":
             if not arrays:
                 return np.zeros([0, self.config.audio.num_mels], np.float32)
             return np.concatenate(arrays).astype(np.float32)
@@ -307,9 +325,14 @@ class Synthesizer:
         joined = [arrays[0]]
         for array in arrays[1:]:
             joined.extend([pause, array])
-        audio = np.concatenate(joined).astype(np.float32)
-        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        return audio / peak * 0.95 if peak > 0.95 else audio
+        return limit_peak(np.concatenate(joined).astype(np.float32), self.config.audio)
+
+
+def limit_peak(audio, audio_config):
+    """`audio` scaled down to `audio_config.output_peak_level` if louder, so WAVs never clip."""
+    level = audio_config.output_peak_level
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return audio / peak * level if peak > level else audio
 
 
 def _preview(text, limit=60):

@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -9,6 +11,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample")
+
+
+def run_mmae(*args, cwd=None, timeout=600, env=None):
+    """Runs the `mmae` command in a new process, as a user does (no TF_CPP_MIN_LOG_LEVEL)."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environment.update(PYTHONPATH=REPO, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "mmae.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def sample_rows(count):

@@ -262,7 +262,7 @@ def test_keras_file_round_trip(tiny_run, tmp_path):
     import keras
 
     from mmae.models import SeedBaseline
-    from mmae.training import load_run
+    from mmae.runs import load_run
 
     _, run_dir = tiny_run
     _, model = load_run(run_dir)

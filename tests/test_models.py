@@ -7,6 +7,7 @@ import tensorflow as tf
 from mmae.config import Config
 from mmae.layers import alignment_from_durations, frame_mask_from_durations
 from mmae.models import CrossModalAutoencoder, SeedBaseline, build_model
+from mmae.training.regimes import stages_for, trainable_variables
 
 NUM_MELS = 12
 VOCAB = 20
@@ -68,45 +69,81 @@ def test_alignment_from_durations_matches_numpy():
     )
 
 
+def _stages():
+    """Every stage of every regime, by name."""
+    stages = {}
+    for regime in ("joint", "separate", "self_supervised"):
+        config = Config.load("tiny", overrides=[f"train.regime={regime}"])
+        stages.update({stage.name: stage for stage in stages_for(config.train)})
+    return stages
+
+
 @pytest.mark.parametrize(
-    "stage", ["joint", "audio_autoencoder", "masked_pretrain", "text_to_latent"]
+    "stage_name", ["joint", "audio_autoencoder", "masked_pretrain", "text_to_latent"]
 )
-def test_each_stage_trains_only_its_parts(stage):
+def test_each_stage_trains_only_its_parts(stage_name):
     model = _model()
     batch = _batch()
     model.build()
-    variables = model.trainable_variables_for(stage)
+    (update,) = _stages()[stage_name].updates
+    variables = trainable_variables(model, update)
     with tf.GradientTape() as tape:
-        results = model.compute_losses(batch, stage=stage, step=tf.constant(10, tf.int64))
+        results = model.compute_losses(
+            batch,
+            objective=update.objective,
+            step=tf.constant(10, tf.int64),
+            **dict(update.options),
+        )
     for name, value in results.items():
         assert np.isfinite(value.numpy()), name
     gradients = tape.gradient(results["loss"], variables)
     assert all(g is not None for g in gradients)
-    paths = {v.path.split("/", 1)[1] for v in variables}
-    if stage in ("audio_autoencoder", "masked_pretrain"):
+    parts = {v.path.split("/")[1] for v in variables}
+    if stage_name in ("audio_autoencoder", "masked_pretrain"):
         assert set(results) == {"loss", "mel_audio"}
-        assert {p.split("/")[0] for p in paths} == {"audio_encoder", "decoder"}
-    if stage == "text_to_latent":
+        assert parts == {"audio_encoder", "decoder"}
+    if stage_name == "text_to_latent":
         # The decoder and audio encoder are frozen: not in the stage's list,
         # and the audio latent is only a target.
-        assert {p.split("/")[0] for p in paths} == {
-            "text_encoder",
-            "length_regulator",
-            "aligner",
-            "duration_predictor",
-        }
+        assert parts == {"text_encoder", "length_regulator", "aligner", "duration_predictor"}
         assert {"mel_text", "consistency", "forward_sum", "binarization", "duration"} <= set(
             results
         )
-    if stage == "joint":
+    if stage_name == "joint":
         assert len(variables) == len(model.trainable_variables)
+
+
+def test_masked_audio_hides_frames_only_in_training():
+    model = _model()
+    model.build()
+    batch = _batch()
+    kept = model.compute_losses(batch, objective="masked_audio", training=True, mask_ratio=0.0)
+    hidden = model.compute_losses(batch, objective="masked_audio", training=True, mask_ratio=1.0)
+    # Everything hidden: the encoder sees the data mean, a worse reconstruction.
+    assert float(hidden["mel_audio"]) != float(kept["mel_audio"])
+    evaluated = model.compute_losses(
+        batch, objective="masked_audio", training=False, mask_ratio=1.0
+    )
+    np.testing.assert_allclose(float(evaluated["mel_audio"]), float(kept["mel_audio"]), rtol=1e-6)
+
+
+def test_a_regime_naming_a_missing_part_or_objective_is_refused():
+    baseline = SeedBaseline(VOCAB, NUM_MELS, [0.0] * NUM_MELS, [1.0] * NUM_MELS)
+    baseline.build()
+    (update,) = _stages()["audio_autoencoder"].updates
+    with pytest.raises(ValueError, match="audio_encoder.*SeedBaseline does not have"):
+        trainable_variables(baseline, update)
+    with pytest.raises(ValueError, match="one objective"):
+        baseline.compute_losses(_batch(), objective="audio")
+    with pytest.raises(ValueError, match="Unknown objective 'audio_autoencoder'"):
+        _model().compute_losses(_batch(), objective="audio_autoencoder")
 
 
 def test_frozen_audio_latent_is_only_a_target():
     model = _model()
     model.build()
     with tf.GradientTape() as tape:
-        results = model.compute_losses(_batch(), stage="text_to_latent", step=0)
+        results = model.compute_losses(_batch(), objective="text", step=0)
     gradients = tape.gradient(results["consistency"], model.audio_encoder.trainable_variables)
     assert all(g is None for g in gradients)
 
@@ -182,8 +219,6 @@ def test_seed_baseline_stretches_text_uniformly():
     )
     mel, frames = model.synthesize_mel(batch["tokens"], batch["num_tokens"])
     np.testing.assert_array_equal(frames.numpy(), np.round(batch["num_tokens"].numpy() * 3.0))
-    with pytest.raises(ValueError, match="one stage"):
-        model.trainable_variables_for("separate")
 
 
 def test_build_model_from_config():
@@ -196,6 +231,7 @@ def test_build_model_from_config():
     config = Config.load("tiny")
     model = build_model(config, info)
     assert isinstance(model, CrossModalAutoencoder) and model.num_speakers == 2
-    assert model.loss_weights["binarization_start"] == config.train.binarization_start
+    assert model.loss == config.loss  # the same typed settings, not a copy with defaults
+    assert model.duration_predictor.kernel_size == config.model.duration_predictor_kernel_size
     baseline = build_model(config.with_overrides(["model.architecture=seed_baseline"]), info)
     assert isinstance(baseline, SeedBaseline) and baseline.frames_per_token == 4.0

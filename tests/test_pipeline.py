@@ -1,3 +1,4 @@
+import collections
 import json
 
 import numpy as np
@@ -12,6 +13,23 @@ from mmae.datasets.prepare import prepare
 def _info(data_dir):
     with open(data_dir + "/dataset.json") as f:
         return json.load(f)
+
+
+def _plan(data_dir, config):
+    """The pipeline's buckets, from every split's lengths."""
+    lengths = [row for s in _info(data_dir)["splits"].values() for row in s["lengths"]]
+    return bucket_plan(lengths, config.train.bucket_boundaries, config.train.batch_size)
+
+
+def _clips_per_bucket(data_dir, config, split):
+    """{bucket: clip ids of `split` in it}; clips past the last boundary are in none."""
+    clips = collections.defaultdict(set)
+    buckets = _plan(data_dir, config)
+    for clip_id, frames, _ in _info(data_dir)["splits"][split]["lengths"]:
+        bucket = next((b for b in buckets if frames <= b.max_frames), None)
+        if bucket is not None:
+            clips[bucket].add(clip_id)
+    return clips
 
 
 def test_bucket_plan_pads_tokens_per_bucket_and_scales_batches():
@@ -43,11 +61,11 @@ def prepared(tmp_path_factory):
 def test_batches_have_bucket_shapes_and_masks(prepared):
     data_dir, config = prepared
     dataset = make_dataset(data_dir, config, "train", deterministic=True)
-    lengths = [row for s in _info(data_dir)["splits"].values() for row in s["lengths"]]
-    plan = bucket_plan(lengths, config.train.bucket_boundaries, config.train.batch_size)
-    buckets = {b.max_frames: b for b in plan}
+    buckets = {b.max_frames: b for b in _plan(data_dir, config)}
     shapes = set()
+    num_batches = 0
     for batch in dataset.take(12):
+        num_batches += 1
         batch = {k: v.numpy() for k, v in batch.items()}
         size, frames, mels = batch["mel"].shape
         bucket = buckets[frames]
@@ -66,6 +84,7 @@ def test_batches_have_bucket_shapes_and_masks(prepared):
             )
             assert not batch["mel"][i, n_frames:].any() and not batch["tokens"][i, n_tokens:].any()
             assert batch["tokens"][i, n_tokens - 1] == 1  # EOS is the last real token
+    assert num_batches == 12  # training repeats the split forever
     assert len(shapes) <= len(config.train.bucket_boundaries)
     assert set(batch) == {
         "tokens",
@@ -91,6 +110,7 @@ def test_validation_is_finite_and_complete(prepared):
 
 def test_input_pipelines_read_disjoint_shards(prepared):
     data_dir, config = prepared
+    expected = set().union(*_clips_per_bucket(data_dir, config, "train").values())
     seen = []
     for pipeline_id in range(2):
         context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline_id)
@@ -99,16 +119,23 @@ def test_input_pipelines_read_disjoint_shards(prepared):
         )
         seen.append({c.decode() for batch in dataset for c in batch["clip_id"].numpy()})
     assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert seen[0] | seen[1] == expected  # together, every train clip that fits a bucket
 
 
 def test_drop_remainder_gives_only_full_batches(prepared):
     data_dir, config = prepared
+    clips = _clips_per_bucket(data_dir, config, "train")
+    # Each bucket gives one batch per full batch size of its clips, the rest is
+    # dropped: 0, 3 and 2 batches of the 3, 15 and 4 clips of this data.
+    expected = {b.max_frames: len(clips[b]) // b.batch_size for b in _plan(data_dir, config)}
+    sizes = {b.max_frames: b.batch_size for b in _plan(data_dir, config)}
+    batches = collections.Counter()
     for batch in make_dataset(data_dir, config, "train", training=False, drop_remainder=True):
         frames = batch["mel"].shape[1]
-        expected = {
-            b.max_frames: b.batch_size for b in bucket_plan([], config.train.bucket_boundaries, 2)
-        }
-        assert batch["mel"].shape[0] == expected[frames]
+        assert batch["mel"].shape[0] == sizes[frames]
+        batches[frames] += 1
+    assert sum(expected.values()) > 0
+    assert batches == collections.Counter(expected)
 
 
 def test_mismatched_features_are_refused(prepared):
@@ -126,6 +153,10 @@ def test_step_traces_once_per_bucket(prepared):
         traces.append(1)
         return tf.reduce_sum(batch["mel"] * batch["frame_mask"][..., None])
 
+    shapes = []
     for batch in make_dataset(data_dir, config, "train").take(20):
         step(batch)
-    assert len(traces) <= len(config.train.bucket_boundaries)
+        shapes.append((batch["mel"].shape, batch["tokens"].shape))
+    assert len(shapes) == 20  # training repeats the split forever
+    # One trace per batch shape, and one shape per bucket at most.
+    assert len(traces) == len(set(shapes)) <= len(config.train.bucket_boundaries)

@@ -61,6 +61,27 @@ def test_one_text_gives_float32_audio_whose_length_matches_its_mel(synthesizer):
     assert synthesizer.sample_rate == 16000
 
 
+def test_audio_and_mel_together_run_the_acoustic_model_once(synthesizer, monkeypatch):
+    texts = ["One sentence here. And a second one.", "Another text."]
+    calls = []
+    acoustic = synthesizer._acoustic
+
+    def counted(*args):
+        calls.append(1)
+        return acoustic(*args)
+
+    monkeypatch.setattr(synthesizer, "_acoustic", counted)
+    pairs = synthesizer.synthesize_with_mel(texts)
+    assert len(calls) == 1  # all sentences of both texts fit one batch
+    # The same batches as the two separate calls make, so the same numbers.
+    audios, mels = synthesizer.synthesize(texts), synthesizer.synthesize_mel(texts)
+    for (audio, mel), want_audio, want_mel in zip(pairs, audios, mels, strict=True):
+        np.testing.assert_array_equal(audio, want_audio)
+        np.testing.assert_array_equal(mel, want_mel)
+    audio, mel = synthesizer.synthesize_with_mel("Hello.")
+    assert audio.ndim == 1 and mel.ndim == 2
+
+
 def test_a_batch_gives_each_item_what_it_gets_alone(synthesizer):
     texts = ["A short one.", "A somewhat longer sentence than the first one.", "Mid length."]
     together = synthesizer.synthesize_mel(texts)
@@ -170,10 +191,18 @@ def test_pack_and_load_a_pretrained_model_gives_the_same_speech(tiny_run, tmp_pa
     _, run_dir = tiny_run
     out = str(tmp_path / "packed")
     size = pretrained.pack(run_dir, out)
-    assert size == (tmp_path / "packed" / "weights.npz").stat().st_size
+    files = sorted(p.name for p in (tmp_path / "packed").iterdir())
+    assert files == [
+        "config.yaml",
+        "dataset.json",
+        "weights.data-00000-of-00001",
+        "weights.index",
+    ]
+    assert size == sum((tmp_path / "packed" / f).stat().st_size for f in files[2:])
     original = mmae.Synthesizer.from_run(run_dir)
     loaded = mmae.Synthesizer.from_pretrained(out)
-    inference = [p for p in pretrained.INFERENCE_PARTS if getattr(original.model, p) is not None]
+    parts = original.model.inference_parts
+    inference = [p for p in parts if getattr(original.model, p) is not None]
     for part in inference:
         for a, b in zip(
             getattr(original.model, part).weights, getattr(loaded.model, part).weights, strict=True

@@ -25,6 +25,7 @@ from mmae.datasets.pipeline import make_dataset
 from mmae.training import (
     NonFiniteLossError,
     Stage,
+    Update,
     WarmupCosineDecay,
     read_metrics,
     restore_weights,
@@ -54,23 +55,30 @@ class ToyModel(keras.Model):
         self.signal_at_step = signal_at_step
         self.delay = delay
         self.audio_encoder = keras.layers.Dense(4)
-        self.text_embedding = keras.layers.Embedding(vocab_size, 4)
+        self.text_encoder = keras.layers.Embedding(vocab_size, 4)
         self.decoder = keras.layers.Dense(num_mels)
 
-    def predict_mel(self, batch, stage):
+    @property
+    def parts(self):
+        # The parts the regimes name; the toy has no aligner, speakers, ...
+        absent = ("length_regulator", "aligner", "duration_predictor", "speakers")
+        present = ("audio_encoder", "text_encoder", "decoder")
+        return {**{name: getattr(self, name) for name in present}, **dict.fromkeys(absent)}
+
+    def predict_mel(self, batch, objective):
         hidden = keras.ops.cast(self.audio_encoder(batch["mel"]), "float32")
-        if stage != "audio_autoencoder":
+        if objective != "audio":
             mask = batch["token_mask"][..., None]
-            embedded = keras.ops.cast(self.text_embedding(batch["tokens"]), "float32")
+            embedded = keras.ops.cast(self.text_encoder(batch["tokens"]), "float32")
             text = keras.ops.sum(embedded * mask, axis=1)
             hidden = hidden + (text / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0))[:, None]
         return keras.ops.cast(self.decoder(keras.ops.tanh(hidden)), "float32")
 
-    def compute_losses(self, batch, *, stage, step, training):
+    def compute_losses(self, batch, *, objective, step, training):
         if self.delay or self.signal_at_step:
             tf.py_function(self._side_effects, [step], [])
         mask = batch["frame_mask"][..., None]
-        error = keras.ops.abs(self.predict_mel(batch, stage) - batch["mel"]) * mask
+        error = keras.ops.abs(self.predict_mel(batch, objective) - batch["mel"]) * mask
         # A mean over clips of each clip's mean, so that the mean over replicas
         # of replica losses is the loss of the global batch.
         per_clip = keras.ops.sum(error, axis=(1, 2)) / (
@@ -87,13 +95,6 @@ class ToyModel(keras.Model):
         time.sleep(self.delay)
         if self.signal_at_step and int(step) == self.signal_at_step[1]:
             os.kill(os.getpid(), self.signal_at_step[0])
-
-    def trainable_variables_for(self, stage):
-        if stage == "audio_autoencoder":
-            return self.audio_encoder.trainable_variables + self.decoder.trainable_variables
-        if stage == "text_to_latent":
-            return self.text_embedding.trainable_variables
-        return self.trainable_variables
 
     def display(self, batch):
         return {
@@ -143,7 +144,7 @@ def _checkpoint_values(run_dir, step, directory="checkpoints"):
     return {
         name: reader.get_tensor(name)
         for name in reader.get_variable_to_shape_map()
-        if name.startswith(("model/", "optimizer/"))
+        if name.startswith(("weights/", "optimizers/"))
     }
 
 
@@ -151,9 +152,9 @@ def _part_weights(run_dir, step, data_dir, config):
     """A toy model's weights per part, restored from `ckpt-STEP` by `restore_weights`."""
     model = ToyModel(config.audio.num_mels, config.text.vocab_size)
     batch = next(iter(make_dataset(data_dir, config, "train", training=False)))
-    model.compute_losses(batch, stage="joint", step=0, training=False)  # creates every weight
+    model.compute_losses(batch, objective="joint", step=0, training=False)  # creates every weight
     restore_weights(model, os.path.join(run_dir, "checkpoints", f"ckpt-{step}"))
-    parts = ("audio_encoder", "text_embedding", "decoder")
+    parts = ("audio_encoder", "text_encoder", "decoder")
     return {part: [w.numpy() for w in getattr(model, part).weights] for part in parts}
 
 
@@ -181,8 +182,8 @@ def test_restore_weights_loads_every_weight_of_the_real_model(data_dir, tmp_path
         for a, b in zip(fresh.weights, trained.weights, strict=True)
     ]
     assert sum(differs) >= len(trained.trainable_weights) - 2
-    results = again.compute_losses(batch, stage="joint", step=2, training=False)
-    expected = trained.compute_losses(batch, stage="joint", step=2, training=False)
+    results = again.compute_losses(batch, objective="joint", step=2, training=False)
+    expected = trained.compute_losses(batch, objective="joint", step=2, training=False)
     assert float(results["loss"]) == float(expected["loss"])
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
         restore_weights(fresh, str(tmp_path))
@@ -238,14 +239,20 @@ def _free_ports(count):
 
 def test_stages_for_each_regime():
     config = Config.load("tiny", overrides=["train.steps=100", "train.pretrain_steps=30"]).train
-    assert stages_for(config) == [Stage("joint", 0, 100)]
+    assert stages_for(config) == [Stage("joint", 0, 100, (Update("joint"),))]
     config.regime = "separate"
+    audio = ("audio_encoder", "decoder", "speakers")
+    text = ("text_encoder", "length_regulator", "aligner", "duration_predictor")
     assert stages_for(config) == [
-        Stage("audio_autoencoder", 0, 30),
-        Stage("text_to_latent", 30, 100),
+        Stage("audio_autoencoder", 0, 30, (Update("audio", audio),)),
+        Stage("text_to_latent", 30, 100, (Update("text", text),)),
     ]
     config.regime = "self_supervised"
-    assert stages_for(config) == [Stage("masked_pretrain", 0, 30), Stage("joint", 30, 100)]
+    masked = Update("masked_audio", audio, (("mask_ratio", config.mask_ratio),))
+    assert stages_for(config) == [
+        Stage("masked_pretrain", 0, 30, (masked,)),
+        Stage("joint", 30, 100, (Update("joint"),)),
+    ]
     config.pretrain_steps = 100
     with pytest.raises(ValueError, match="pretrain_steps"):
         stages_for(config)
@@ -331,7 +338,7 @@ def test_trains_stage_by_stage_with_xla_tracing_once_per_shape(data_dir, tmp_pat
         for part in boundary
         if not all(np.array_equal(a, b) for a, b in zip(boundary[part], end[part], strict=True))
     }
-    assert changed == {"text_embedding"}
+    assert changed == {"text_encoder"}
 
     train_records = read_metrics(run_dir, "train")
     assert [r["step"] for r in train_records] == list(range(1, 17))
@@ -658,10 +665,10 @@ def test_snapshots_at_cpu_marks_outlive_keep_last_n(data_dir, tmp_path):
     assert record["checkpoint"] == os.path.join("snapshots", "ckpt-1")
     assert os.listdir(os.path.join(run_dir, "checkpoints")).count("ckpt-1.index") == 0
     snapshot = _checkpoint_values(run_dir, 1, directory="snapshots")
-    assert snapshot and all(name.startswith("model/") for name in snapshot)
+    assert snapshot and all(name.startswith("weights/") for name in snapshot)
     model = ToyModel(config.audio.num_mels, config.text.vocab_size)
     batch = next(iter(make_dataset(data_dir, config, "train", training=False)))
-    model.compute_losses(batch, stage="joint", step=0, training=False)
+    model.compute_losses(batch, objective="joint", step=0, training=False)
     restore_weights(model, os.path.join(run_dir, "snapshots", "ckpt-1"))
 
     # Resuming does not write the passed marks again.
@@ -671,3 +678,112 @@ def test_snapshots_at_cpu_marks_outlive_keep_last_n(data_dir, tmp_path):
         "ckpt-1.data-00000-of-00001",
         "ckpt-1.index",
     ]
+
+
+class ToyAdversarial(keras.Model):
+    """A generator and a discriminator trained by alternating updates (least-squares GAN)."""
+
+    def __init__(self, num_mels):
+        super().__init__()
+        self.generator = keras.layers.Dense(num_mels)
+        self.discriminator = keras.layers.Dense(1)
+
+    @property
+    def parts(self):
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def compute_losses(self, batch, *, objective, step, training):
+        mask = batch["frame_mask"][..., None]
+        count = keras.ops.maximum(keras.ops.sum(mask), 1.0)
+        fake = self.generator(batch["mel"]) * mask
+        real_score, fake_score = self.discriminator(batch["mel"]), self.discriminator(fake)
+        if objective == "discriminator":
+            error = keras.ops.square(real_score - 1.0) + keras.ops.square(fake_score)
+            return {"loss": keras.ops.sum(error * mask) / count}
+        adversarial = keras.ops.sum(keras.ops.square(fake_score - 1.0) * mask) / count
+        l1 = keras.ops.sum(keras.ops.abs(fake - batch["mel"])) / count
+        return {"loss": adversarial + l1, "l1": l1}
+
+    def display(self, batch):
+        return {}
+
+
+def test_alternating_updates_with_two_optimizers_in_one_loop(data_dir, tmp_path):
+    from mmae.training.regimes import Stage, Update
+
+    run_dir = str(tmp_path / "run")
+    stages = [
+        Stage(
+            "adversarial",
+            0,
+            4,
+            (Update("discriminator", ("discriminator",)), Update("generator", ("generator",))),
+        )
+    ]
+    config = fast_config("train.steps=4", "train.eval_every=2")
+
+    def model_fn(config, info):
+        return ToyAdversarial(config.audio.num_mels)
+
+    def run(max_steps):
+        return train(
+            config,
+            data_dir,
+            run_dir,
+            model_fn=model_fn,
+            stages=stages,
+            progress=False,
+            max_steps=max_steps,
+        )
+
+    assert run(2)["step"] == 2
+    summary = run(None)
+    assert (summary["resumed_from"], summary["step"]) == (2, 4)
+    assert {"discriminator/loss", "generator/loss", "generator/l1"} <= set(summary["validation"])
+    record = read_metrics(run_dir, "train")[-1]
+    for key in ("discriminator/loss", "generator/loss", "generator/grad_norm"):
+        assert np.isfinite(record[key]), key
+    assert record["generator/learning_rate"] > 0 and record["discriminator/learning_rate"] > 0
+    # Both optimizers live in the one checkpoint, each past all 4 steps (the
+    # second call resumed them), and each update trained only its own part.
+    values = _checkpoint_values(run_dir, 4)
+    iterations = {
+        name.split("/")[1]: int(value) for name, value in values.items() if "iterations" in name
+    }
+    assert iterations == {"discriminator": 4, "generator": 4}
+    at_2, at_4 = _checkpoint_values(run_dir, 2), values
+    for name in at_2:
+        if name.startswith("weights/"):
+            assert not np.array_equal(at_2[name], at_4[name]), name
+
+
+def test_one_training_per_run_dir_and_a_killed_one_leaves_no_stale_lock(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    script = SCRIPT + (
+        "config = fast_config('train.steps=200', 'train.checkpoint_every=1')\n"
+        "summary = train(config, data_dir, run_dir, model_fn=toy_model_fn(delay=float(sys.argv[3])),"
+        " progress=False)\n"
+        "print(json.dumps({'step': summary['step']}))\n"
+    )
+    first = _python(script, data_dir, run_dir, 0.2)
+    lock = os.path.join(run_dir, "lock")
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-1.index")):
+        assert first.poll() is None and time.time() < deadline, "the first training did not start"
+        time.sleep(0.5)
+    assert json.load(open(lock))["pid"] == first.pid
+
+    second = _python(script, data_dir, run_dir, 0.0)
+    output, _ = second.communicate(timeout=120)
+    assert second.returncode != 0
+    assert f"is being trained by pid {first.pid} on {socket.gethostname()}" in output
+    assert first.poll() is None  # undisturbed
+
+    first.kill()  # SIGKILL: the lock file stays, the flock goes with the process
+    first.wait(timeout=30)
+    assert os.path.exists(lock)
+    third = _python(script.replace("train.steps=200", "train.steps=3"), data_dir, run_dir, 0.0)
+    output, _ = third.communicate(timeout=180)
+    assert third.returncode == 0, output[-3000:]
+    assert f"Took over {lock} from pid {first.pid}" in output
+    assert not os.path.exists(lock)  # released at the end

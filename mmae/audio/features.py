@@ -12,7 +12,7 @@ default `mel_scale="slaney"` it reproduces
 
 followed by `log(max(mel, log_floor))`, to about 1e-3 in log-mel (up to 5e-3
 in the quietest bins of loud frames, where float32 FFT rounding matters; see
-tests/test_audio.py and bench/data_bench.py).
+tests/test_audio.py and bench/data_bench/mel_features.py).
 
 Example:
 

@@ -43,10 +43,11 @@ import time
 
 import numpy as np
 import tensorflow as tf
-import tqdm
 
 from mmae.evaluation import metrics
 from mmae.evaluation.asr import Recognizer
+from mmae.progress import progress_bar
+from mmae.synthesis import limit_peak
 
 __all__ = ["ROWS", "evaluate"]
 
@@ -112,8 +113,8 @@ def evaluate(
     """
     from mmae.config import Config, check_compatible
     from mmae.datasets.prepare import load_dataset_info
+    from mmae.runs import read_metrics
     from mmae.synthesis import Synthesizer
-    from mmae.training import read_metrics
 
     start = time.time()
     unknown = set(rows) - set(ROWS)
@@ -272,35 +273,28 @@ def _vocode(synthesizer, clips, progress):
         input_signature=[tf.TensorSpec([1, None, num_mels], tf.float32)],
     )
     waveforms = {}
-    for clip in tqdm.tqdm(clips, desc="vocoder ceiling", unit="clip", disable=not progress):
+    for clip in progress_bar(clips, desc="vocoder ceiling", unit="clip", disable=not progress):
         waveform = vocode(tf.constant(clip.mel[None]))[0].numpy()
-        waveforms[clip.clip_id] = _limit_peak(waveform)
+        waveforms[clip.clip_id] = limit_peak(waveform, synthesizer.config.audio)
     return waveforms
 
 
 def _synthesize(synthesizer, clips, progress):
     """({clip_id: log-mel}, {clip_id: waveform}) from the run's model, batch by batch."""
     mels, waveforms = {}, {}
-    bar = tqdm.tqdm(total=len(clips), desc="synthesize", unit="clip", disable=not progress)
+    bar = progress_bar(total=len(clips), desc="synthesize", unit="clip", disable=not progress)
     for speaker_id in sorted({clip.speaker_id for clip in clips}):
         group = [clip for clip in clips if clip.speaker_id == speaker_id]
         for start in range(0, len(group), synthesizer.batch_size):
             batch = group[start : start + synthesizer.batch_size]
             texts = [clip.text for clip in batch]
-            batch_audio = synthesizer.synthesize(texts, speaker_id=speaker_id)
-            batch_mels = synthesizer.synthesize_mel(texts, speaker_id=speaker_id)
-            for clip, waveform, mel in zip(batch, batch_audio, batch_mels, strict=True):
+            pairs = synthesizer.synthesize_with_mel(texts, speaker_id=speaker_id)
+            for clip, (waveform, mel) in zip(batch, pairs, strict=True):
                 waveforms[clip.clip_id] = waveform
                 mels[clip.clip_id] = mel
             bar.update(len(batch))
     bar.close()
     return mels, waveforms
-
-
-def _limit_peak(waveform, peak_level=0.95):
-    # As the synthesizer does: only loud audio is scaled down, so WAVs never clip.
-    peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
-    return waveform * (peak_level / peak) if peak > peak_level else waveform
 
 
 # -- scoring -----------------------------------------------------------------
@@ -310,7 +304,7 @@ def _recognize(recognizer, audio, rows, clips, sample_rate, progress):
     """{row: {clip_id: transcript}}."""
     jobs = [(row, clip) for row in rows for clip in clips if clip.clip_id in audio[row]]
     transcripts = {row: {} for row in rows}
-    for row, clip in tqdm.tqdm(jobs, desc="recognize", unit="clip", disable=not progress):
+    for row, clip in progress_bar(jobs, desc="recognize", unit="clip", disable=not progress):
         transcripts[row][clip.clip_id] = recognizer.transcribe(
             audio[row][clip.clip_id], sample_rate
         )
@@ -324,7 +318,7 @@ def _compare(audio, clips, sample_rate, progress):
     compared = [clip for clip in clips if clip.clip_id in audio["original"]]
     if not compared:
         return results
-    for clip in tqdm.tqdm(compared, desc="analyze", unit="clip", disable=not progress):
+    for clip in progress_bar(compared, desc="analyze", unit="clip", disable=not progress):
         reference = _reference_world(audio["original"][clip.clip_id], sample_rate)
         for row in rows:
             synthesized = _world(audio[row][clip.clip_id], sample_rate)

@@ -21,18 +21,6 @@ __all__ = [
     "build_model",
 ]
 
-_LOSS_KEYS = (
-    "mel_text_weight",
-    "mel_audio_weight",
-    "consistency_weight",
-    "forward_sum_weight",
-    "binarization_weight",
-    "binarization_start",
-    "binarization_ramp",
-    "duration_weight",
-    "mask_ratio",
-)
-
 
 def build_model(config, dataset_info):
     """Builds the model of `config.model` for a prepared dataset.
@@ -60,7 +48,7 @@ def build_model(config, dataset_info):
     sizes.pop("architecture")
     autoencoder = CrossModalAutoencoder(
         num_speakers=max(1, len(dataset_info["speakers"])),
-        loss_weights={key: getattr(config.train, key) for key in _LOSS_KEYS},
+        loss=config.loss,
         **common,
         **sizes,
     )

@@ -10,34 +10,22 @@ aligner or teacher model is needed; at inference the duration predictor
 supplies them.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from mmae import alignment, losses
+from mmae.config import LossConfig
 from mmae.layers import (
     LengthRegulator,
+    SpeakerEmbedding,
     alignment_from_durations,
     frame_mask_from_durations,
     serializable,
 )
 from mmae.models.parts import Aligner, AudioEncoder, Decoder, DurationPredictor, TextEncoder
-
-# Which parts each training stage updates (see mmae.training.stages_for).
-STAGE_PARTS = {
-    "joint": (
-        "text_encoder",
-        "length_regulator",
-        "audio_encoder",
-        "decoder",
-        "aligner",
-        "duration_predictor",
-        "speakers",
-    ),
-    "audio_autoencoder": ("audio_encoder", "decoder", "speakers"),
-    "masked_pretrain": ("audio_encoder", "decoder", "speakers"),
-    "text_to_latent": ("text_encoder", "length_regulator", "aligner", "duration_predictor"),
-}
 
 
 @serializable
@@ -51,8 +39,30 @@ class CrossModalAutoencoder(keras.Model):
             (dataset.json); the model works on normalized mels and returns
             log-mels in the data's own scale.
         num_speakers: > 1 adds a speaker embedding of `speaker_dim`.
-        loss_weights: dict of the `TrainConfig` loss weights and ramps.
+        loss: the `LossConfig` (or its dict) that weighs the losses.
+
+    Training (see `mmae.training`): `parts` names the model's parts, and
+    `compute_losses(batch, objective=...)` computes one of its objectives:
+
+    - "joint": every loss at once (both paths, consistency, alignment, durations);
+    - "audio": the audio autoencoder alone (audio encoder, decoder);
+    - "masked_audio": the same, reconstructing `mask_ratio` of the frames
+      from the rest (self-supervised pretraining);
+    - "text": the text side into the audio encoder's latent space, which
+      only gives targets.
+
+    Which parts an objective trains is the training regime's choice.
     """
+
+    OBJECTIVES = ("joint", "audio", "masked_audio", "text")
+    # What synthesis from text needs: the audio encoder and the aligner only train.
+    inference_parts = (
+        "text_encoder",
+        "length_regulator",
+        "duration_predictor",
+        "decoder",
+        "speakers",
+    )
 
     def __init__(
         self,
@@ -73,7 +83,12 @@ class CrossModalAutoencoder(keras.Model):
         aligner_dim=80,
         prior_scaling=1.0,
         duration_predictor_layers=2,
-        loss_weights=None,
+        duration_predictor_kernel_size=3,
+        text_encoder_convs=2,
+        decoder_dilation_rates=(1, 2, 4),
+        aligner_temperature=0.0005,
+        position_harmonics=4,
+        loss=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -94,35 +109,63 @@ class CrossModalAutoencoder(keras.Model):
         self.aligner_dim = aligner_dim
         self.prior_scaling = prior_scaling
         self.duration_predictor_layers = duration_predictor_layers
-        self.loss_weights = dict(loss_weights or {})
+        self.duration_predictor_kernel_size = duration_predictor_kernel_size
+        self.text_encoder_convs = text_encoder_convs
+        self.decoder_dilation_rates = list(decoder_dilation_rates)
+        self.aligner_temperature = aligner_temperature
+        self.position_harmonics = position_harmonics
+        if loss is None:
+            loss = LossConfig()
+        self.loss = loss if isinstance(loss, LossConfig) else LossConfig(**loss)
 
+        # What every convolutional part shares.
+        blocks = dict(kernel_size=kernel_size, dropout=dropout, dtype=self.dtype_policy)
         self.text_encoder = TextEncoder(
             vocab_size,
             hidden_dim,
             latent_dim,
-            text_encoder_layers,
-            num_heads,
-            kernel_size,
-            dropout,
+            num_layers=text_encoder_layers,
+            num_heads=num_heads,
+            num_convs=text_encoder_convs,
             name="text_encoder",
+            **blocks,
         )
-        self.length_regulator = LengthRegulator(latent_dim, name="length_regulator")
+        self.length_regulator = LengthRegulator(
+            latent_dim,
+            num_harmonics=position_harmonics,
+            name="length_regulator",
+            dtype=self.dtype_policy,
+        )
         self.audio_encoder = AudioEncoder(
-            hidden_dim, latent_dim, audio_encoder_layers, kernel_size, dropout, name="audio_encoder"
+            hidden_dim, latent_dim, num_layers=audio_encoder_layers, name="audio_encoder", **blocks
         )
         self.decoder = Decoder(
-            hidden_dim, num_mels, decoder_layers, kernel_size, dropout, name="decoder"
+            hidden_dim,
+            num_mels,
+            num_layers=decoder_layers,
+            dilation_rates=decoder_dilation_rates,
+            name="decoder",
+            **blocks,
         )
-        self.aligner = Aligner(hidden_dim, aligner_dim, prior_scaling=prior_scaling, name="aligner")
+        # The aligner computes in float32 whatever the policy (see Aligner).
+        self.aligner = Aligner(
+            hidden_dim,
+            aligner_dim,
+            temperature=aligner_temperature,
+            prior_scaling=prior_scaling,
+            name="aligner",
+        )
         self.duration_predictor = DurationPredictor(
-            hidden_dim, duration_predictor_layers, 3, dropout, name="duration_predictor"
+            hidden_dim,
+            num_layers=duration_predictor_layers,
+            name="duration_predictor",
+            **{**blocks, "kernel_size": duration_predictor_kernel_size},
         )
         # A speaker vector conditions the decoder only, so the shared latent
         # space itself stays speaker-independent.
         self.speakers = (
-            keras.Sequential(
-                [keras.layers.Embedding(num_speakers, speaker_dim), keras.layers.Dense(hidden_dim)],
-                name="speakers",
+            SpeakerEmbedding(
+                num_speakers, speaker_dim, hidden_dim, name="speakers", dtype=self.dtype_policy
             )
             if num_speakers > 1
             else None
@@ -147,16 +190,17 @@ class CrossModalAutoencoder(keras.Model):
             "token_mask": tf.ones([1, tokens]),
             "frame_mask": tf.ones([1, frames]),
         }
-        self.compute_losses(dummy, stage="joint", training=False)
+        self.compute_losses(dummy, objective="joint", training=False)
         self.built = True
 
     # -- the two encoders, the decoder ------------------------------------
 
     def normalize(self, mel):
-        return (mel - tf.constant(self.mel_mean)) / tf.constant(self.mel_std)
+        # In float32 whatever the policy: Keras casts a float16 model's inputs.
+        return (tf.cast(mel, tf.float32) - tf.constant(self.mel_mean)) / tf.constant(self.mel_std)
 
     def denormalize(self, mel):
-        return mel * tf.constant(self.mel_std) + tf.constant(self.mel_mean)
+        return tf.cast(mel, tf.float32) * tf.constant(self.mel_std) + tf.constant(self.mel_mean)
 
     def encode_text(self, tokens, token_mask, training=False):
         """Returns (encoder states [B, T, H], latents [B, T, latent_dim])."""
@@ -191,33 +235,43 @@ class CrossModalAutoencoder(keras.Model):
 
     # -- training ----------------------------------------------------------
 
-    def trainable_variables_for(self, stage):
-        parts = [
-            getattr(self, name) for name in STAGE_PARTS[stage] if getattr(self, name) is not None
-        ]
-        return [v for part in parts for v in part.trainable_variables]
+    @property
+    def parts(self):
+        """{name: layer} of every part (None for the speaker table of a one-speaker model)."""
+        names = ("text_encoder", "length_regulator", "audio_encoder", "decoder", "aligner")
+        return {name: getattr(self, name) for name in names + ("duration_predictor", "speakers")}
 
-    def compute_losses(self, batch, *, stage="joint", step=0, training=True):
-        """All losses of one stage on a padded batch; "loss" is their weighted sum."""
-        weights = self.loss_weights
+    def compute_losses(self, batch, *, objective="joint", step=0, training=True, mask_ratio=0.0):
+        """The losses of one objective on a padded batch; "loss" is their weighted sum.
+
+        Args:
+            batch: a padded batch of `mmae.datasets.make_dataset`.
+            objective: one of `OBJECTIVES`.
+            step: steps since the objective's training began (ramps the
+                binarization loss in).
+            mask_ratio: the fraction of frames hidden by "masked_audio".
+        """
+        if objective not in self.OBJECTIVES:
+            raise ValueError(f"Unknown objective {objective!r}; this model has {self.OBJECTIVES}.")
+        weights = self.loss
         frame_mask, token_mask = batch["frame_mask"], batch["token_mask"]
         speaker_id = batch["speaker_id"]
         target = self.normalize(batch["mel"]) * frame_mask[..., None]
         results = {}
         total = tf.constant(0.0)
 
-        if stage in ("joint", "audio_autoencoder", "masked_pretrain"):
+        if objective != "text":
             audio_in = batch["mel"]
-            if stage == "masked_pretrain" and training:
-                audio_in = self._mask_frames(audio_in, frame_mask)
+            if objective == "masked_audio" and training:
+                audio_in = self._mask_frames(audio_in, frame_mask, mask_ratio)
             audio_latent = self.encode_audio(audio_in, frame_mask, training)
             audio_mel = self.decode(audio_latent, frame_mask, speaker_id, training)
             results["mel_audio"] = losses.masked_l1(audio_mel, target, frame_mask)
-            total += weights.get("mel_audio_weight", 1.0) * results["mel_audio"]
-            if stage != "joint":
+            total += weights.mel_audio_weight * results["mel_audio"]
+            if objective != "joint":
                 results["loss"] = total
                 return results
-        else:  # text_to_latent: the audio side is frozen and only gives targets.
+        else:  # The audio side only gives targets.
             audio_latent = tf.stop_gradient(self.encode_audio(batch["mel"], frame_mask, False))
 
         hidden, text_latent = self.encode_text(batch["tokens"], token_mask, training)
@@ -244,23 +298,22 @@ class CrossModalAutoencoder(keras.Model):
         predicted = self.duration_predictor(tf.stop_gradient(hidden), token_mask, training=training)
         results["duration"] = losses.duration_loss(predicted, durations, token_mask)
         ramp = tf.clip_by_value(
-            (tf.cast(step, tf.float32) - weights.get("binarization_start", 0))
-            / max(1.0, weights.get("binarization_ramp", 1)),
+            (tf.cast(step, tf.float32) - weights.binarization_start)
+            / max(1.0, weights.binarization_ramp),
             0.0,
             1.0,
         )
-        total += weights.get("mel_text_weight", 1.0) * results["mel_text"]
-        total += weights.get("consistency_weight", 0.1) * results["consistency"]
-        total += weights.get("forward_sum_weight", 1.0) * results["forward_sum"]
-        total += ramp * weights.get("binarization_weight", 1.0) * results["binarization"]
-        total += weights.get("duration_weight", 0.1) * results["duration"]
+        total += weights.mel_text_weight * results["mel_text"]
+        total += weights.consistency_weight * results["consistency"]
+        total += weights.forward_sum_weight * results["forward_sum"]
+        total += ramp * weights.binarization_weight * results["binarization"]
+        total += weights.duration_weight * results["duration"]
         results["loss"] = total
         return results
 
-    def _mask_frames(self, mel, frame_mask):
+    def _mask_frames(self, mel, frame_mask, mask_ratio):
         """Replaces a random `mask_ratio` of frames with the data mean (zero once normalized)."""
-        ratio = self.loss_weights.get("mask_ratio", 0.3)
-        drop = tf.random.uniform(tf.shape(frame_mask)) < ratio
+        drop = tf.random.uniform(tf.shape(frame_mask)) < mask_ratio
         mean = tf.broadcast_to(tf.constant(self.mel_mean), tf.shape(mel))
         return tf.where(drop[..., None], mean, mel)
 
@@ -339,6 +392,11 @@ class CrossModalAutoencoder(keras.Model):
             aligner_dim=self.aligner_dim,
             prior_scaling=self.prior_scaling,
             duration_predictor_layers=self.duration_predictor_layers,
-            loss_weights=self.loss_weights,
+            duration_predictor_kernel_size=self.duration_predictor_kernel_size,
+            text_encoder_convs=self.text_encoder_convs,
+            decoder_dilation_rates=self.decoder_dilation_rates,
+            aligner_temperature=self.aligner_temperature,
+            position_harmonics=self.position_harmonics,
+            loss=dataclasses.asdict(self.loss),
         )
         return config

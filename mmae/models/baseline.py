@@ -20,6 +20,8 @@ class SeedBaseline(keras.Model):
 
     # One voice: the seed's model has no speaker input.
     num_speakers = 1
+    OBJECTIVES = ("joint",)
+    inference_parts = ("encoder", "decoder")
 
     def __init__(self, vocab_size, num_mels, mel_mean, mel_std, frames_per_token=5.0, **kwargs):
         super().__init__(**kwargs)
@@ -30,14 +32,17 @@ class SeedBaseline(keras.Model):
         self.frames_per_token = float(frames_per_token)
         # The seed's Encoder(128, 64) and Decoder(64, 128, out), as written there.
         self.encoder = keras.Sequential(
-            [keras.layers.Dense(128, activation="relu"), keras.layers.Dense(64, activation="relu")],
+            [
+                keras.layers.Dense(128, activation="relu", dtype=self.dtype_policy),
+                keras.layers.Dense(64, activation="relu", dtype=self.dtype_policy),
+            ],
             name="encoder",
         )
         self.decoder = keras.Sequential(
             [
-                keras.layers.Dense(64, activation="relu"),
-                keras.layers.Dense(128, activation="relu"),
-                keras.layers.Dense(num_mels),
+                keras.layers.Dense(64, activation="relu", dtype=self.dtype_policy),
+                keras.layers.Dense(128, activation="relu", dtype=self.dtype_policy),
+                keras.layers.Dense(num_mels, dtype=self.dtype_policy),
             ],
             name="decoder",
         )
@@ -66,12 +71,13 @@ class SeedBaseline(keras.Model):
         )
         return self.decoder(self.encoder(one_hot))
 
-    def trainable_variables_for(self, stage):
-        if stage != "joint":
-            raise ValueError(f"The seed baseline trains in one stage ('joint'), not {stage!r}.")
-        return self.trainable_variables
+    @property
+    def parts(self):
+        return {"encoder": self.encoder, "decoder": self.decoder}
 
-    def compute_losses(self, batch, *, stage="joint", step=0, training=True):
+    def compute_losses(self, batch, *, objective="joint", step=0, training=True):
+        if objective not in self.OBJECTIVES:
+            raise ValueError(f"The seed baseline has one objective ('joint'), not {objective!r}.")
         target = (batch["mel"] - tf.constant(self.mel_mean)) / tf.constant(self.mel_std)
         predicted = self(batch, training=training)
         target = target * batch["frame_mask"][..., None]
@@ -92,15 +98,15 @@ class SeedBaseline(keras.Model):
         num_frames = tf.minimum(num_frames, max_frames)
         one_hot = self.stretched_text(tokens, num_tokens, num_frames, max_frames)
         mask = tf.sequence_mask(num_frames, max_frames, dtype=tf.float32)[..., None]
-        mel = self.decoder(self.encoder(one_hot)) * tf.constant(self.mel_std) + tf.constant(
-            self.mel_mean
-        )
+        mel = tf.cast(self.decoder(self.encoder(one_hot)), tf.float32)
+        mel = mel * tf.constant(self.mel_std) + tf.constant(self.mel_mean)
         return mel * mask, num_frames
 
     def display(self, batch):
         first = {k: v[:1] for k, v in batch.items()}
         frames = int(first["num_frames"][0])
-        predicted = self(first) * tf.constant(self.mel_std) + tf.constant(self.mel_mean)
+        predicted = tf.cast(self(first), tf.float32) * tf.constant(self.mel_std)
+        predicted += tf.constant(self.mel_mean)
         return {
             "mel_target": first["mel"][0, :frames].numpy(),
             "mel_text": predicted[0, :frames].numpy(),

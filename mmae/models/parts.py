@@ -25,9 +25,11 @@ class TextEncoder(keras.layers.Layer):
         num_heads=2,
         kernel_size=5,
         dropout=0.1,
+        num_convs=2,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.num_convs = num_convs
         self.vocab_size = vocab_size
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
@@ -37,7 +39,8 @@ class TextEncoder(keras.layers.Layer):
         self.dropout = dropout
         self.embedding = keras.layers.Embedding(vocab_size, hidden_dim, dtype=self.dtype_policy)
         self.convs = [
-            ConvBlock(hidden_dim, kernel_size, dropout, dtype=self.dtype_policy) for _ in range(2)
+            ConvBlock(hidden_dim, kernel_size, dropout, dtype=self.dtype_policy)
+            for _ in range(num_convs)
         ]
         self.blocks = [
             TransformerBlock(hidden_dim, num_heads, kernel_size, dropout, dtype=self.dtype_policy)
@@ -65,6 +68,7 @@ class TextEncoder(keras.layers.Layer):
             num_heads=self.num_heads,
             kernel_size=self.kernel_size,
             dropout=self.dropout,
+            num_convs=self.num_convs,
         )
         return config
 
@@ -115,8 +119,18 @@ class Decoder(keras.layers.Layer):
     it can shape the frames within a token from where the token's edges are.
     """
 
-    def __init__(self, hidden_dim, num_mels, num_layers=6, kernel_size=5, dropout=0.1, **kwargs):
+    def __init__(
+        self,
+        hidden_dim,
+        num_mels,
+        num_layers=6,
+        kernel_size=5,
+        dropout=0.1,
+        dilation_rates=(1, 2, 4),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        self.dilation_rates = tuple(dilation_rates)
         self.hidden_dim = hidden_dim
         self.num_mels = num_mels
         self.num_layers = num_layers
@@ -128,7 +142,7 @@ class Decoder(keras.layers.Layer):
                 hidden_dim,
                 kernel_size,
                 dropout,
-                dilation_rate=(1, 2, 4)[i % 3],
+                dilation_rate=self.dilation_rates[i % len(self.dilation_rates)],
                 dtype=self.dtype_policy,
             )
             for i in range(num_layers)
@@ -151,6 +165,7 @@ class Decoder(keras.layers.Layer):
             num_layers=self.num_layers,
             kernel_size=self.kernel_size,
             dropout=self.dropout,
+            dilation_rates=list(self.dilation_rates),
         )
         return config
 
