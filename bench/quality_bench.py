@@ -162,7 +162,7 @@ def _marks(args, name):
 
 def checkpoints_to_evaluate(run_dir, include_last=True):
     """[(name, path, record)] of a run's snapshots and (optionally) its last checkpoint."""
-    from mmae.training import read_metrics
+    from mmae.runs import read_metrics
 
     found = []
     for record in read_metrics(run_dir, "snapshot"):
@@ -247,7 +247,7 @@ EVAL_KEYS = ("wer", "cer", "mcd", "f0_rmse_cents", "voicing_error", "mel_l1_dtw"
 
 def collect(args, info):
     from mmae.config import Config
-    from mmae.training import read_metrics
+    from mmae.runs import read_metrics
 
     reference = _read_json(_reference_report()) if os.path.exists(_reference_report()) else None
 
@@ -330,7 +330,7 @@ def collect(args, info):
 
 def _complete(run_dir, args):
     """Stopped by its budget or by the step cap, not interrupted (it would resume)."""
-    from mmae.training import read_metrics
+    from mmae.runs import read_metrics
 
     train_records = read_metrics(run_dir, "train")
     if not train_records:
@@ -397,7 +397,7 @@ def plot_alignment(data_dir, run_dir, path):
     from mmae.datasets.pipeline import make_dataset
     from mmae.datasets.prepare import load_dataset_info
     from mmae.models import build_model
-    from mmae.training import restore_weights
+    from mmae.runs import restore_weights
 
     config = Config.load(os.path.join(run_dir, "config.yaml"))
     model = build_model(config, load_dataset_info(data_dir))

@@ -432,6 +432,13 @@ def test_nonfinite_steps_leave_weights_and_optimizer_unchanged(data_dir, tmp_pat
     assert last["step"] == 4 and last["nonfinite_steps"] == 1 and "loss" not in last
 
 
+def test_skipped_steps_are_counted_over_stages(data_dir, tmp_path):
+    config = fast_config("train.regime=separate", "train.steps=4", "train.pretrain_steps=2")
+    model_fn = toy_model_fn(nan_steps=[1, 3])  # one step of each stage
+    summary = train(config, data_dir, str(tmp_path / "run"), model_fn=model_fn, progress=False)
+    assert (summary["step"], summary["nonfinite_steps"]) == (4, 2)
+
+
 def test_consecutive_nonfinite_steps_stop_training(data_dir, tmp_path):
     run_dir = str(tmp_path / "run")
     config = fast_config("train.max_nonfinite_steps=3", "train.checkpoint_every=1")

@@ -11,7 +11,8 @@ def measure(config, settings, data_dir):
     dominated by XLA's per-bucket compile time in a short run) and reads the
     throughput it logs; the pipeline must deliver far more than this.
     """
-    from mmae.training import read_metrics, train
+    from mmae.runs import read_metrics
+    from mmae.training import train
 
     quick = settings.mel_clips < 50  # only --quick measures so few clips
     steps = 4 if quick else 40

@@ -109,8 +109,8 @@ class StopSignals:
 class NonFiniteGuard:
     """Counts skipped (non-finite) steps; too many in a row stop the run with an error."""
 
-    def __init__(self, max_in_row, logging_policy, checkpoints):
-        self.max_in_row, self.logging, self.checkpoints = max_in_row, logging_policy, checkpoints
+    def __init__(self, max_in_row, checkpoints, logging_policy=None):
+        self.max_in_row, self.checkpoints, self.logging = max_in_row, checkpoints, logging_policy
         self.total = self.in_row = 0
 
     def after_step(self, event):

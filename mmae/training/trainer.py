@@ -187,8 +187,10 @@ class Trainer:
             snapshot_cpu_s, self.checkpoints, self.metrics, self.clock
         )
         self.snapshots.resume()
-        self.guard_total = previous.get("nonfinite_steps", 0)
-        self.last_losses = self.last_validation = None
+        self.guard = policies.NonFiniteGuard(
+            self.config.train.max_nonfinite_steps, self.checkpoints
+        )
+        self.guard.total = previous.get("nonfinite_steps", 0)
         if self.clock.out_of_time():
             message = (
                 f"{self.run_dir} has used its time budget ({self.clock.train_seconds:.0f} s, "
@@ -303,11 +305,10 @@ class Trainer:
         logging_policy = policies.Logging(
             train.log_every, self.metrics, self.tensorboard, self.clock, bar, learning_rates
         )
-        guard = policies.NonFiniteGuard(train.max_nonfinite_steps, logging_policy, self.checkpoints)
-        guard.total = self.guard_total
-        logging_policy.guard = guard
-        self.guard, self.logging = guard, logging_policy
-        hooks = [guard, logging_policy]
+        # The guard counts over the whole run; it logs through this stage's logging.
+        self.guard.logging, logging_policy.guard = logging_policy, self.guard
+        self.logging = logging_policy
+        hooks = [self.guard, logging_policy]
         if self.validation is not None:
             self.validator = policies.Validation(
                 train.eval_every,
@@ -407,7 +408,6 @@ class Trainer:
                 f"checkpoint {checkpoint}."
             )
         message = message or f"Trained to step {step}; last checkpoint {checkpoint}."
-        guard = getattr(self, "guard", None)
         validator = getattr(self, "validator", None)
         logging_policy = getattr(self, "logging", None)
         return {
@@ -419,7 +419,7 @@ class Trainer:
             "checkpoint": checkpoint,
             "losses": logging_policy.last_losses if logging_policy else None,
             "validation": validator.last if validator else None,
-            "nonfinite_steps": guard.total if guard else self.guard_total,
+            "nonfinite_steps": self.guard.total,
             "train_seconds": self.clock.train_seconds,
             "cpu_seconds": self.clock.cpu_seconds,
             "traces": dict(self.traces),
