@@ -243,6 +243,7 @@ def test_tflite_acoustic_model_matches_saved_model(exported, speech, tmp_path):
     expected = speech.signatures["mel"](text=tf.constant([SENTENCE]))
     assert frames == int(expected["num_frames"][0]) > 0
     assert mel.shape == (frames, summary["num_mels"])
+    # The same weights through TFLite's own kernels: float32 round-off only.
     np.testing.assert_allclose(mel, expected["mel"][0, :frames].numpy(), atol=1e-4)
 
 
@@ -253,6 +254,7 @@ def test_acoustic_signature_is_the_mel_signature_without_the_frontend(speech):
     expected = speech.signatures["mel"](text=texts)
     np.testing.assert_array_equal(out["num_frames"].numpy(), expected["num_frames"].numpy())
     for row, frames in enumerate(expected["num_frames"].numpy()):
+        # The same graph on the same ids; 1e-5 allows only the round-off of another trace.
         np.testing.assert_allclose(
             out["mel"][row, :frames].numpy(), expected["mel"][row, :frames].numpy(), atol=1e-5
         )

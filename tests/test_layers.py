@@ -5,7 +5,13 @@ import pytest
 
 from layer_test_case import run_layer_test
 from mmae.audio.features import MelSpectrogram
-from mmae.layers import ConvBlock, LengthRegulator, TransformerBlock, alignment_from_durations
+from mmae.layers import (
+    ConvBlock,
+    LengthRegulator,
+    SpeakerEmbedding,
+    TransformerBlock,
+    alignment_from_durations,
+)
 from mmae.models.parts import Aligner, AudioEncoder, Decoder, DurationPredictor, TextEncoder
 from mmae.vocoders import GriffinLim
 
@@ -90,6 +96,18 @@ class TestLengthRegulator:
             expected_num_trainable_weights=2,  # the position projection's kernel and bias
         )
         assert not np.any(outputs.numpy()[1, 5:])  # frames past the durations stay zero
+
+
+class TestSpeakerEmbedding:
+    def test_layer(self):
+        outputs = run_layer_test(
+            SpeakerEmbedding,
+            {"num_speakers": 3, "speaker_dim": 4, "hidden_dim": HIDDEN},
+            np.array([2, 0], np.int32),
+            expected_output_shape=(BATCH, HIDDEN),
+            expected_num_trainable_weights=3,  # the table, the projection's kernel and bias
+        )
+        assert not np.allclose(outputs.numpy()[0], outputs.numpy()[1])  # one vector per speaker
 
 
 class TestTextEncoder:
