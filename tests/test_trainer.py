@@ -212,7 +212,12 @@ def _result(process, timeout):
     """The JSON object a script printed last; fails with its output otherwise."""
     output, _ = process.communicate(timeout=timeout)
     assert process.returncode == 0, output[-3000:]
-    return json.loads(output.strip().splitlines()[-1])
+    # The last line that is a JSON object: gRPC may still log a peer's shutdown
+    # ("failed to connect ... Connection refused") after it at exit.
+    for line in reversed(output.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError(f"No JSON result in:\n{output[-3000:]}")
 
 
 SCRIPT = """
