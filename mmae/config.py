@@ -147,10 +147,14 @@ class ModelConfig:
     duration_predictor_kernel_size: int = 3
     # Convolution blocks before the text encoder's Transformer blocks.
     text_encoder_convs: int = 2
+    # Width of the Transformer blocks' convolutional feed-forward layer, in hidden_dims.
+    ffn_multiplier: int = 2
     # The decoder's blocks cycle through these dilation rates.
     decoder_dilation_rates: list[int] = dataclasses.field(default_factory=lambda: [1, 2, 4])
     # Sharpness of the aligner's distance softmax (Badlani et al. 2021).
     aligner_temperature: float = 0.0005
+    # Width of the first convolution of the aligner's text and mel encoders.
+    aligner_kernel_size: int = 3
     # Harmonics of a frame's position within its token (LengthRegulator).
     position_harmonics: int = 4
 

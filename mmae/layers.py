@@ -69,8 +69,11 @@ class ConvBlock(keras.layers.Layer):
 class TransformerBlock(keras.layers.Layer):
     """FastSpeech's feed-forward Transformer block: self-attention, then a conv FFN."""
 
-    def __init__(self, hidden_dim, num_heads=2, kernel_size=5, dropout=0.1, **kwargs):
+    def __init__(
+        self, hidden_dim, num_heads=2, kernel_size=5, dropout=0.1, ffn_multiplier=2, **kwargs
+    ):
         super().__init__(**kwargs)
+        self.ffn_multiplier = ffn_multiplier
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.kernel_size = kernel_size
@@ -80,7 +83,11 @@ class TransformerBlock(keras.layers.Layer):
         )
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy)
         self.ffn_in = keras.layers.Conv1D(
-            2 * hidden_dim, kernel_size, padding="same", activation="relu", dtype=self.dtype_policy
+            ffn_multiplier * hidden_dim,
+            kernel_size,
+            padding="same",
+            activation="relu",
+            dtype=self.dtype_policy,
         )
         self.ffn_out = keras.layers.Conv1D(hidden_dim, 1, dtype=self.dtype_policy)
         self.ffn_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy)
@@ -90,7 +97,7 @@ class TransformerBlock(keras.layers.Layer):
         self.attention.build(input_shape, input_shape)
         self.attention_norm.build(input_shape)
         self.ffn_in.build(input_shape)
-        self.ffn_out.build(tuple(input_shape[:-1]) + (2 * self.hidden_dim,))
+        self.ffn_out.build(tuple(input_shape[:-1]) + (self.ffn_multiplier * self.hidden_dim,))
         self.ffn_norm.build(input_shape)
 
     def call(self, inputs, mask, training=False):
@@ -108,6 +115,7 @@ class TransformerBlock(keras.layers.Layer):
             num_heads=self.num_heads,
             kernel_size=self.kernel_size,
             dropout=self.dropout,
+            ffn_multiplier=self.ffn_multiplier,
         )
         return config
 

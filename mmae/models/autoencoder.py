@@ -85,8 +85,10 @@ class CrossModalAutoencoder(keras.Model):
         duration_predictor_layers=2,
         duration_predictor_kernel_size=3,
         text_encoder_convs=2,
+        ffn_multiplier=2,
         decoder_dilation_rates=(1, 2, 4),
         aligner_temperature=0.0005,
+        aligner_kernel_size=3,
         position_harmonics=4,
         loss=None,
         **kwargs,
@@ -111,6 +113,8 @@ class CrossModalAutoencoder(keras.Model):
         self.duration_predictor_layers = duration_predictor_layers
         self.duration_predictor_kernel_size = duration_predictor_kernel_size
         self.text_encoder_convs = text_encoder_convs
+        self.ffn_multiplier = ffn_multiplier
+        self.aligner_kernel_size = aligner_kernel_size
         self.decoder_dilation_rates = list(decoder_dilation_rates)
         self.aligner_temperature = aligner_temperature
         self.position_harmonics = position_harmonics
@@ -127,6 +131,7 @@ class CrossModalAutoencoder(keras.Model):
             num_layers=text_encoder_layers,
             num_heads=num_heads,
             num_convs=text_encoder_convs,
+            ffn_multiplier=ffn_multiplier,
             name="text_encoder",
             **blocks,
         )
@@ -153,6 +158,7 @@ class CrossModalAutoencoder(keras.Model):
             aligner_dim,
             temperature=aligner_temperature,
             prior_scaling=prior_scaling,
+            kernel_size=aligner_kernel_size,
             name="aligner",
         )
         self.duration_predictor = DurationPredictor(
@@ -394,6 +400,8 @@ class CrossModalAutoencoder(keras.Model):
             duration_predictor_layers=self.duration_predictor_layers,
             duration_predictor_kernel_size=self.duration_predictor_kernel_size,
             text_encoder_convs=self.text_encoder_convs,
+            ffn_multiplier=self.ffn_multiplier,
+            aligner_kernel_size=self.aligner_kernel_size,
             decoder_dilation_rates=self.decoder_dilation_rates,
             aligner_temperature=self.aligner_temperature,
             position_harmonics=self.position_harmonics,

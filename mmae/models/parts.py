@@ -26,10 +26,12 @@ class TextEncoder(keras.layers.Layer):
         kernel_size=5,
         dropout=0.1,
         num_convs=2,
+        ffn_multiplier=2,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_convs = num_convs
+        self.ffn_multiplier = ffn_multiplier
         self.vocab_size = vocab_size
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
@@ -43,7 +45,9 @@ class TextEncoder(keras.layers.Layer):
             for _ in range(num_convs)
         ]
         self.blocks = [
-            TransformerBlock(hidden_dim, num_heads, kernel_size, dropout, dtype=self.dtype_policy)
+            TransformerBlock(
+                hidden_dim, num_heads, kernel_size, dropout, ffn_multiplier, dtype=self.dtype_policy
+            )
             for _ in range(num_layers)
         ]
         self.to_latent = keras.layers.Dense(latent_dim, dtype=self.dtype_policy)
@@ -69,6 +73,7 @@ class TextEncoder(keras.layers.Layer):
             kernel_size=self.kernel_size,
             dropout=self.dropout,
             num_convs=self.num_convs,
+            ffn_multiplier=self.ffn_multiplier,
         )
         return config
 
@@ -180,7 +185,15 @@ class Aligner(keras.layers.Layer):
     beta-binomial prior keeps early training near the diagonal.
     """
 
-    def __init__(self, hidden_dim, aligner_dim=80, temperature=0.0005, prior_scaling=1.0, **kwargs):
+    def __init__(
+        self,
+        hidden_dim,
+        aligner_dim=80,
+        temperature=0.0005,
+        prior_scaling=1.0,
+        kernel_size=3,
+        **kwargs,
+    ):
         # Distances, log-softmax and the forward-sum recursion need float32
         # whatever the global mixed-precision policy.
         kwargs.setdefault("dtype", "float32")
@@ -189,15 +202,24 @@ class Aligner(keras.layers.Layer):
         self.aligner_dim = aligner_dim
         self.temperature = temperature
         self.prior_scaling = prior_scaling
+        self.kernel_size = kernel_size
         self.text_convs = [
             keras.layers.Conv1D(
-                2 * aligner_dim, 3, padding="same", activation="relu", dtype=self.dtype_policy
+                2 * aligner_dim,
+                kernel_size,
+                padding="same",
+                activation="relu",
+                dtype=self.dtype_policy,
             ),
             keras.layers.Conv1D(aligner_dim, 1, dtype=self.dtype_policy),
         ]
         self.mel_convs = [
             keras.layers.Conv1D(
-                2 * aligner_dim, 3, padding="same", activation="relu", dtype=self.dtype_policy
+                2 * aligner_dim,
+                kernel_size,
+                padding="same",
+                activation="relu",
+                dtype=self.dtype_policy,
             ),
             keras.layers.Conv1D(aligner_dim, 1, activation="relu", dtype=self.dtype_policy),
             keras.layers.Conv1D(aligner_dim, 1, dtype=self.dtype_policy),
@@ -235,6 +257,7 @@ class Aligner(keras.layers.Layer):
             aligner_dim=self.aligner_dim,
             temperature=self.temperature,
             prior_scaling=self.prior_scaling,
+            kernel_size=self.kernel_size,
         )
         return config
 
