@@ -209,14 +209,16 @@ def _python(script, *args, env=None, **kwargs):
 
 
 def _result(process, timeout):
-    """The JSON object a script printed last; fails with its output otherwise."""
+    """The JSON value a script printed last; fails with its output otherwise."""
     output, _ = process.communicate(timeout=timeout)
     assert process.returncode == 0, output[-3000:]
-    # The last line that is a JSON object: gRPC may still log a peer's shutdown
+    # The last line that is JSON: gRPC may still log a peer's shutdown
     # ("failed to connect ... Connection refused") after it at exit.
     for line in reversed(output.strip().splitlines()):
-        if line.startswith("{"):
+        try:
             return json.loads(line)
+        except ValueError:
+            continue
     raise AssertionError(f"No JSON result in:\n{output[-3000:]}")
 
 
