@@ -207,9 +207,12 @@ class Trainer:
         self.validation = self._distributed_batches("validation") if has_validation else None
         self.tensorboard = TensorBoard(self.run_dir, self.chief, self.config.audio, self._to_audio)
         step, stopped = start_step, None
+        # The first step of each bucket's shape traces the step function: the
+        # estimate starts after as many steps as there are buckets.
         bar = progress_bar(
             total=last_step,
             initial=start_step,
+            warmup=len(self.config.train.bucket_boundaries),
             unit="step",
             disable=not (self.progress and self.chief),
             dynamic_ncols=True,
