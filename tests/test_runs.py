@@ -71,14 +71,19 @@ def test_a_changed_structure_names_the_first_mismatched_weight(tmp_path):
     wider = _tiny_model(**{"model.hidden_dim": 48})
     with pytest.raises(weights.CheckpointError, match=r"w does not match.*first: .* has shape"):
         weights.load_weights(wider, str(tmp_path / "w"))
-    deeper = _tiny_model(**{"model.decoder_layers": 3})
+    # Every weight but the new block's fits; none may be assigned all the same.
+    deeper = _tiny_model(seed=1, **{"model.decoder_layers": 3})
+    before = [w.numpy() for w in deeper.weights]
     with pytest.raises(
         weights.CheckpointError, match=r"decoder/blocks/2/.* is not in the checkpoint"
     ):
         weights.load_weights(deeper, str(tmp_path / "w"))
-    # Nothing was assigned: a failed load leaves the model as it was.
-    before = [w.numpy() for w in wider.weights]
-    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, wider.weights, strict=True))
+    for value, variable in zip(before, deeper.weights, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    # (and a partial load would have changed them: the saved values differ)
+    saved = weights.read_weights(str(tmp_path / "w"))
+    kernel = weights.weight_paths(deeper)["decoder/to_mel/kernel"].numpy()
+    assert not np.array_equal(saved["decoder/to_mel/kernel"], kernel)
 
 
 def test_old_positional_checkpoints_still_load(tmp_path):
