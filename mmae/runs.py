@@ -165,11 +165,7 @@ def restore_weights(model, path, parts=None, verify=None):
         The prefix that was loaded.
     """
     if not tf.io.gfile.isdir(path):
-        if not tf.io.gfile.exists(path + ".index") and tf.io.gfile.glob(path + ".data-*"):
-            raise CheckpointError(f"{path} cannot be read: {path}.index is missing.")
-        load_weights(model, path, parts)
-        if verify:
-            verify(path)
+        _load_checkpoint(model, path, parts, verify)
         return path
     directory = os.path.join(path, "checkpoints")
     if not tf.io.gfile.isdir(directory):
@@ -180,11 +176,7 @@ def restore_weights(model, path, parts=None, verify=None):
     failures = []
     for prefix in candidates:
         try:
-            if not tf.io.gfile.exists(prefix + ".index"):
-                raise CheckpointError(f"{prefix} cannot be read: {prefix}.index is missing.")
-            load_weights(model, prefix, parts)
-            if verify:
-                verify(prefix)
+            _load_checkpoint(model, prefix, parts, verify)
         except CheckpointError as error:
             failures.append(str(error))
             continue
@@ -192,6 +184,14 @@ def restore_weights(model, path, parts=None, verify=None):
             logger.warning("Skipped a damaged checkpoint: %s Using %s instead.", failure, prefix)
         return prefix
     raise CheckpointError(f"No checkpoint in {directory} can be used:\n  " + "\n  ".join(failures))
+
+
+def _load_checkpoint(model, prefix, parts, verify):
+    if not tf.io.gfile.exists(prefix + ".index") and tf.io.gfile.glob(prefix + ".data-*"):
+        raise CheckpointError(f"{prefix} cannot be read: {prefix}.index is missing.")
+    load_weights(model, prefix, parts)
+    if verify:
+        verify(prefix)
 
 
 def read_metrics(run_dir, split=None):

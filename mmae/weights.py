@@ -31,7 +31,6 @@ __all__ = [
     "CheckpointError",
     "checkpoint_key",
     "load_weights",
-    "named_weights",
     "read_weights",
     "save_weights",
     "verify_checkpoint",
@@ -53,6 +52,8 @@ class CheckpointError(ValueError):
 
 def weight_paths(model, parts=None):
     """{key: variable} for every weight of `model` (or of the named `parts` only), in order.
+
+    The dict is what a `tf.train.Checkpoint(weights=...)` saves.
 
     Args:
         model: a built Keras layer or model.
@@ -105,11 +106,6 @@ def _children(layer):
             for index, item in enumerate(value):
                 if isinstance(item, keras.layers.Layer):
                     yield f"{attribute}/{index}", item
-
-
-def named_weights(model, parts=None):
-    """A trackable dict of `model`'s weights by key, for `tf.train.Checkpoint(weights=...)`."""
-    return dict(weight_paths(model, parts))
 
 
 def checkpoint_key(path):

@@ -185,7 +185,7 @@ def _damage(run_dir, how):
         os.remove(prefix + ".index")
     else:  # a weight of the wrong shape, in an otherwise whole checkpoint
         config, model = runs.load_run(run_dir, os.path.join(run_dir, "checkpoints", "ckpt-1"))
-        named = weights.named_weights(model)
+        named = weights.weight_paths(model)
         key = "decoder/to_mel/bias"
         named[key] = tf.Variable(tf.zeros([3]))
         tf.train.Checkpoint(weights=named, step=tf.Variable(2, dtype=tf.int64)).write(prefix)

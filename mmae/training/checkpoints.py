@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmae import runs
-from mmae.weights import CheckpointError, named_weights, verify_checkpoint
+from mmae.weights import CheckpointError, verify_checkpoint, weight_paths
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class RunCheckpoints:
         self.keep = keep
         self.save_dir = self.directory if chief else tempfile.mkdtemp(prefix="mmae-worker-")
         self.model = model
-        self.weights = named_weights(model)
+        self.weights = weight_paths(model)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.manager = None
 
@@ -58,7 +58,9 @@ class RunCheckpoints:
         if not runs.checkpoints(self.directory):
             return None
         try:
-            self.resumed_from = runs.restore_weights(self.model, self.directory, verify=_verify)
+            self.resumed_from = runs.restore_weights(
+                self.model, self.directory, verify=verify_checkpoint
+            )
         except CheckpointError as error:
             raise CheckpointError(
                 f"{error}\nMove them away (or train into another --run-dir) to start afresh."
@@ -125,10 +127,6 @@ class RunCheckpoints:
                     f"Not saving step {step}: {key} holds NaN/Inf. The last checkpoint "
                     f"is {self.latest}."
                 )
-
-
-def _verify(prefix):
-    verify_checkpoint(prefix)
 
 
 def _move_aside(prefix):

@@ -22,19 +22,29 @@ SUM = tf.distribute.ReduceOp.SUM
 MEAN = tf.distribute.ReduceOp.MEAN
 
 
+def update_losses(model, stage, update, batch, step, training):
+    """The losses of one update's objective on `batch`, as float32.
+
+    Steps count from the stage's start, so loss ramps (binarization) begin
+    again when a text stage follows a pretraining stage.
+    """
+    losses = model.compute_losses(
+        batch,
+        objective=update.objective,
+        step=step - stage.start_step,
+        training=training,
+        **dict(update.options),
+    )
+    return {name: tf.cast(value, tf.float32) for name, value in losses.items()}
+
+
 def stage_losses(model, stage, batch, step, training):
     """Every update's losses on `batch`, as float32 (names prefixed when a stage has several)."""
     results = {}
     for update in stage.updates:
-        losses = model.compute_losses(
-            batch,
-            objective=update.objective,
-            step=step - stage.start_step,
-            training=training,
-            **dict(update.options),
-        )
+        losses = update_losses(model, stage, update, batch, step, training)
         prefix = f"{update.key}/" if len(stage.updates) > 1 else ""
-        results.update({prefix + k: tf.cast(v, tf.float32) for k, v in losses.items()})
+        results.update({prefix + name: value for name, value in losses.items()})
     return results
 
 
@@ -89,16 +99,7 @@ class _UpdateStep:
         def gradients(batch, step):
             traces[stage.name] += 1  # Python: runs only when tracing.
             with tf.GradientTape() as tape:
-                # Steps count from the stage's start, so loss ramps (binarization)
-                # begin again when a text stage follows a pretraining stage.
-                losses = model.compute_losses(
-                    batch,
-                    objective=update.objective,
-                    step=step - stage.start_step,
-                    training=True,
-                    **dict(update.options),
-                )
-                losses = {name: tf.cast(value, tf.float32) for name, value in losses.items()}
+                losses = update_losses(model, stage, update, batch, step, training=True)
                 # Optimizers sum gradients over replicas: each replica gives its share.
                 loss = losses["loss"] / replicas
                 if self.loss_scaled:
