@@ -32,11 +32,17 @@ setup(
     extras_require={
         # Needs the espeak-ng system package as well.
         "phonemes": ["phonemizer>=3.2"],
-        "eval": ["pocketsphinx>=5.0", "jiwer>=3.0", "pyworld>=0.3.4"],
+        "eval": [
+            "pocketsphinx>=5.0",
+            "jiwer>=3.0",
+            "pyworld>=0.3.4",
+            "speechmos>=0.0.1.1",
+            "onnxruntime>=1.16",
+        ],
         # tensorflow-io 0.37.1 cannot load its ops beside TF 2.21 (undefined
         # symbols); mmae uses it only as an optional extra decoder.
         "tfio": ["tensorflow-io>=0.37"],
-        "dev": ["pytest>=8", "ruff>=0.6", "nbmake>=1.5", "ipykernel>=6"],
+        "dev": ["pytest>=8", "ruff>=0.6", "nbmake>=1.5", "ipykernel>=6", "ai-edge-litert>=1.2"],
     },
     entry_points={"console_scripts": ["mmae=mmae.cli:main"]},
 )

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import sample_rows
 from mmae.evaluation import (
+    ROWS,
     Recognizer,
     character_error_rate,
     compare_features,
@@ -26,6 +27,7 @@ from mmae.evaluation import (
     word_error_rate,
     world_features,
 )
+from mmae.vocoders import Vocoder, vocoder_from_config
 
 
 def _load(clip_index, sample_rate=16000):
@@ -229,6 +231,7 @@ def test_evaluate_writes_a_report(tiny_run, tmp_path, recognizer):
     report = evaluate(run_dir, data_dir, out_dir, limit=2, progress=False, recognizer=recognizer)
 
     assert set(report["rows"]) == {"original", "vocoder_ceiling", "model"}
+    assert report["row_names"] == list(ROWS)
     assert report["missing_rows"] == {}
     count = report["num_sentences"]
     assert 1 <= count <= 2 and len(report["sentences"]) == count
@@ -247,6 +250,16 @@ def test_evaluate_writes_a_report(tiny_run, tmp_path, recognizer):
     ceiling = report["rows"]["vocoder_ceiling"]["wer"]
     assert ratio == (pytest.approx(report["rows"]["model"]["wer"] / ceiling) if ceiling else None)
     assert report["methods"]["mcd"]["order"] == 23
+    # DNSMOS, every row: the summary is the mean of the sentences' scores.
+    assert report["methods"]["dnsmos"]["version"]["speechmos"]
+    for row, summary in report["rows"].items():
+        for key in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
+            values = [s["rows"][row][key] for s in report["sentences"]]
+            values = [value for value in values if value is not None]
+            assert summary[key] == (pytest.approx(np.mean(values)) if values else None)
+        assert summary["num_dnsmos"] == len(values)
+    assert report["rows"]["original"]["num_dnsmos"] == count
+    assert 1.0 <= report["rows"]["original"]["dnsmos_ovrl"] <= 5.0
 
     model_wers = [s["rows"]["model"]["wer"] for s in report["sentences"]]
     assert model_wers == sorted(model_wers, reverse=True)
@@ -266,6 +279,9 @@ def test_evaluate_writes_a_report(tiny_run, tmp_path, recognizer):
         markdown = f.read()
     assert f"[wav](audio/{report['sentences'][0]['clip_id']}_model.wav)" in markdown
     assert "| vocoder_ceiling |" in markdown
+    assert "| DNSMOS OVRL | SIG | BAK | P.808 |" in markdown
+    original = report["rows"]["original"]
+    assert f"| {original['dnsmos_ovrl']:.2f} | {original['dnsmos_sig']:.2f} |" in markdown
 
 
 def test_evaluate_without_the_recordings(tiny_run, tmp_path, recognizer):
@@ -281,7 +297,14 @@ def test_evaluate_without_the_recordings(tiny_run, tmp_path, recognizer):
     out_dir = str(tmp_path / "evaluation")
 
     report = evaluate(
-        run_dir, moved, out_dir, limit=1, progress=False, write_audio=False, recognizer=recognizer
+        run_dir,
+        moved,
+        out_dir,
+        limit=1,
+        progress=False,
+        write_audio=False,
+        recognizer=recognizer,
+        dnsmos=False,
     )
 
     assert set(report["rows"]) == {"vocoder_ceiling", "model"}
@@ -297,6 +320,11 @@ def test_evaluate_without_the_recordings(tiny_run, tmp_path, recognizer):
     with open(os.path.join(out_dir, "report.md"), encoding="utf-8") as f:
         markdown = f.read()
     assert "| original | missing |" in markdown and "`original` is missing" in markdown
+    # dnsmos=False: no scores, and a dash in the table.
+    assert "dnsmos_ovrl" not in report["rows"]["model"] and "dnsmos" not in report["methods"]
+    assert "dnsmos_ovrl" not in report["sentences"][0]["rows"]["model"]
+    model_line = next(line for line in markdown.splitlines() if line.startswith("| model |"))
+    assert model_line.endswith(f"| {report['rows']['model']['mel_l1_dtw']:.3f} | - | - | - | - |")
 
 
 def test_evaluate_one_checkpoint_model_row_only(tiny_run, tmp_path, recognizer):
@@ -320,6 +348,48 @@ def test_evaluate_one_checkpoint_model_row_only(tiny_run, tmp_path, recognizer):
     assert set(report["sentences"][0]["rows"]) == {"model"}
     with pytest.raises(ValueError, match="rows must include 'model'"):
         evaluate(run_dir, data_dir, str(tmp_path / "e2"), rows=("original",))
+
+
+class WrappedGriffinLim(Vocoder):
+    """Stands in for a neural vocoder: a `Vocoder`, not a `GriffinLim` (it wraps one)."""
+
+    def __init__(self, audio_config, **kwargs):
+        super().__init__(audio_config.sample_rate, audio_config.frame_step, **kwargs)
+        self.inner = vocoder_from_config(audio_config, num_iterations=4)
+
+    def vocode(self, log_mel, num_frames=None):
+        return self.inner(log_mel, num_frames)
+
+
+def test_evaluate_adds_griffin_lim_beside_another_vocoder(tiny_run, tmp_path, recognizer):
+    from mmae.config import Config
+
+    data_dir, run_dir = tiny_run
+    audio_config = Config.load("tiny").audio
+    report = evaluate(
+        run_dir,
+        data_dir,
+        str(tmp_path / "evaluation"),
+        limit=1,
+        progress=False,
+        write_audio=False,
+        recognizer=recognizer,
+        vocoder=WrappedGriffinLim(audio_config),
+        dnsmos=False,
+    )
+    names = ["original", "vocoder_ceiling", "griffin_lim_ceiling", "model"]
+    assert report["row_names"] == names and list(report["rows"]) == names
+    assert report["methods"]["ceilings"]["vocoder_ceiling"].endswith("WrappedGriffinLim")
+    assert report["methods"]["ceilings"]["griffin_lim_ceiling"].endswith("GriffinLim")
+    for row in ("vocoder_ceiling", "griffin_lim_ceiling"):
+        assert report["rows"][row]["num_compared"] == 1 and report["rows"][row]["mcd"] > 0
+    # Two renderings (4 Griffin-Lim iterations and 32): 5.73 and 5.75 dB measured.
+    assert report["rows"]["vocoder_ceiling"]["mcd"] != report["rows"]["griffin_lim_ceiling"]["mcd"]
+    with open(os.path.join(tmp_path, "evaluation", "report.md"), encoding="utf-8") as f:
+        assert "| griffin_lim_ceiling | 1 |" in f.read()
+
+    with pytest.raises(ValueError, match="other than 'original' and 'model'"):
+        evaluate(run_dir, data_dir, str(tmp_path / "e2"), vocoders={"model": None})
 
 
 def test_recordings_are_analyzed_once_per_process(monkeypatch):

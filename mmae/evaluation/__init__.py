@@ -1,7 +1,8 @@
-"""Evaluation of a trained run: intelligibility (ASR error rates) and distances to recordings.
+"""Evaluation of a trained run: intelligibility (ASR), naturalness (DNSMOS), distance to recordings.
 
 `evaluate` is what `mmae evaluate` runs; the metric functions are pure and
-usable on their own, and `Recognizer` wraps PocketSphinx.
+usable on their own, `Recognizer` wraps PocketSphinx and `Naturalness` the
+DNSMOS models.
 
 Example:
 
@@ -26,9 +27,11 @@ from mmae.evaluation.metrics import (
     word_error_rate,
     world_features,
 )
+from mmae.evaluation.naturalness import Naturalness
 
 __all__ = [
     "ROWS",
+    "Naturalness",
     "Recognizer",
     "WorldFeatures",
     "character_error_rate",

@@ -1,7 +1,7 @@
-"""`mmae evaluate`: how intelligible a run's speech is, and how close to the recordings.
+"""`mmae evaluate`: how intelligible and natural a run's speech is, and how close to the recordings.
 
-The held-out (validation) sentences of a prepared corpus are rendered three
-ways, each a row of the report:
+The held-out (validation) sentences of a prepared corpus are rendered in
+several ways, each a row of the report:
 
 - `original`: the corpus recording, loaded with `load_clip` and the run's
   audio settings (trimmed and peak-normalized as `mmae prepare` saw it). If
@@ -9,29 +9,37 @@ ways, each a row of the report:
   stored (`data.store_audio`); otherwise the sentence has no `original`, and
   with no recording at all the row is missing, with the reason in
   `report["missing_rows"]`.
-- `vocoder_ceiling`: the record's true log-mel through the run's vocoder, the
-  best the acoustic model can reach with this vocoder.
+- `vocoder_ceiling`: the record's true log-mel through the synthesizer's
+  vocoder (`vocoder`, or `Synthesizer`'s default), the best the acoustic
+  model can reach with this vocoder. `vocoders` renders other copy-synthesis
+  ceilings instead, a row each; when none of them is Griffin-Lim (a neural
+  vocoder), a `griffin_lim_ceiling` row is added, so the two can be compared
+  in one report.
 - `model`: `Synthesizer.synthesize(text)` of the run, with the record's speaker.
 
 Every row is transcribed by PocketSphinx (`Recognizer`) and scored against
 the sentence with `word_error_rate` / `character_error_rate` (corpus level,
-both sides through `score_text`). The two synthetic rows are compared with
-the original by mel-cepstral distortion and F0 errors on one DTW path
-(`compare_features`). The model's log-mel (`synthesize_mel`) is compared with
-the record's by L1 after DTW (`mel_l1_dtw`; durations are predicted, so the
-frames do not line up otherwise), and the teacher-forced `mel_text` L1 of the
-run's last validation record is copied from `metrics.jsonl`
-(`validation_mel_text_l1`, in normalized mel units).
+both sides through `score_text`), and its naturalness is predicted by
+DNSMOS (`Naturalness`: P.808 MOS and P.835 SIG, BAK, OVRL, means of the
+per-sentence scores; `dnsmos=False` leaves them out). The synthetic rows
+are compared with the original by mel-cepstral distortion and F0 errors on
+one DTW path (`compare_features`). The model's log-mel (`synthesize_mel`)
+is compared with the record's by L1 after DTW (`mel_l1_dtw`; durations are
+predicted, so the frames do not line up otherwise), and the teacher-forced
+`mel_text` L1 of the run's last validation record is copied from
+`metrics.jsonl` (`validation_mel_text_l1`, in normalized mel units).
 
 Files in `out_dir`: `report.json` (everything, with a row per sentence,
 worst model WER first), `report.md` (the table and the worst sentences with
-links to their audio), `report.png` (per-sentence WER and MCD per row) and
-`audio/<clip_id>_<row>.wav` for the worst `num_worst` sentences (or all).
+links to their audio), `report.png` (per-sentence WER, MCD and DNSMOS OVRL
+per row) and `audio/<clip_id>_<row>.wav` for the worst `num_worst`
+sentences (or all).
 
 Example:
 
 >>> report = evaluate("runs/sample", "prepared/sample", "runs/sample/evaluation", limit=40)
 >>> report["rows"]["model"]["wer"], report["rows"]["vocoder_ceiling"]["wer"]
+>>> report["rows"]["model"]["dnsmos_ovrl"], report["rows"]["original"]["dnsmos_ovrl"]
 """
 
 import dataclasses
@@ -39,6 +47,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 
 import numpy as np
@@ -46,14 +55,24 @@ import tensorflow as tf
 
 from mmae.evaluation import metrics
 from mmae.evaluation.asr import Recognizer
+from mmae.evaluation.naturalness import Naturalness
 from mmae.progress import progress_bar
 from mmae.synthesis import limit_peak
 
 __all__ = ["ROWS", "evaluate"]
 
+# The rows of an evaluation with the run's own (Griffin-Lim) vocoder; other
+# vocoders add their ceiling rows between the original and the model.
 ROWS = ("original", "vocoder_ceiling", "model")
-_COMPARED_ROWS = ("vocoder_ceiling", "model")
+_GRIFFIN_LIM_CEILING = "griffin_lim_ceiling"
 _ACOUSTIC_KEYS = ("mcd", "f0_rmse_hz", "f0_rmse_cents", "voicing_error")
+# Report key -> `Naturalness.score` key.
+_DNSMOS_KEYS = {
+    "dnsmos_ovrl": "ovrl",
+    "dnsmos_sig": "sig",
+    "dnsmos_bak": "bak",
+    "dnsmos_p808": "mos_p808",
+}
 
 # WORLD's frame period and its default F0 range. ESPnet's floor of 40 Hz let
 # harvest find sub-harmonics in Griffin-Lim speech: on slt_00012 through the
@@ -84,7 +103,10 @@ def evaluate(
     corpus=None,
     recognizer=None,
     checkpoint=None,
-    rows=ROWS,
+    rows=None,
+    vocoder=None,
+    vocoders=None,
+    dnsmos=True,
 ):
     """Synthesizes the validation sentences of `data_dir` with `run_dir` and scores them.
 
@@ -104,9 +126,17 @@ def evaluate(
         recognizer: a `Recognizer` to reuse; a new one by default.
         checkpoint: a checkpoint prefix of the run to evaluate instead of its
             latest (e.g. one of its `snapshots/`).
-        rows: which of `ROWS` to score; the reference rows do not depend on
-            the model, so a study of many checkpoints scores them once. The
-            recordings are read either way, for MCD and F0 errors.
+        rows: the rows to score (all by default): `original`, `model` (always)
+            and ceiling rows; the reference rows do not depend on the model,
+            so a study of many checkpoints scores them once. The recordings
+            are read either way, for MCD and F0 errors.
+        vocoder: the vocoder of the model row (and of `vocoder_ceiling`),
+            passed to `Synthesizer.from_run`; its default when None.
+        vocoders: {row name: Vocoder} of the copy-synthesis ceilings to
+            render, `{"vocoder_ceiling": <the model's vocoder>}` by default.
+            A `griffin_lim_ceiling` row is added when none is Griffin-Lim.
+        dnsmos: predict every row's naturalness with DNSMOS (`Naturalness`,
+            from the `eval` extra).
 
     Returns:
         The report (also written to `out_dir/report.json`).
@@ -117,12 +147,16 @@ def evaluate(
     from mmae.synthesis import Synthesizer
 
     start = time.time()
-    unknown = set(rows) - set(ROWS)
-    if unknown or "model" not in rows:
-        raise ValueError(f"rows must include 'model' and come from {ROWS}, not {tuple(rows)}.")
-    synthesizer = Synthesizer.from_run(run_dir, checkpoint)
+    # Before the slow part: fails at once when the `eval` extra is missing.
+    naturalness = Naturalness() if dnsmos else None
+    synthesizer = Synthesizer.from_run(run_dir, checkpoint, vocoder=vocoder)
     config = synthesizer.config
     sample_rate = synthesizer.sample_rate
+    ceilings = _ceiling_vocoders(synthesizer, vocoders)
+    row_names = ("original", *ceilings, "model")
+    rows = row_names if rows is None else tuple(rows)
+    if set(rows) - set(row_names) or "model" not in rows:
+        raise ValueError(f"rows must include 'model' and come from {row_names}, not {rows}.")
     info = load_dataset_info(data_dir)
     check_compatible(config, Config.from_dict(info["config"]), what=data_dir)
     clips, notes = _read_validation(data_dir, info, config.audio.num_mels, limit)
@@ -132,24 +166,31 @@ def evaluate(
     audio["original"], original_note = _load_originals(clips, source, config.audio)
     if original_note and audio["original"]:
         notes.append(original_note)
-    wanted = "vocoder_ceiling" in rows
-    audio["vocoder_ceiling"] = _vocode(synthesizer, clips, progress) if wanted else {}
+    for row, ceiling in ceilings.items():
+        audio[row] = _vocode(ceiling, row, clips, config.audio, progress) if row in rows else {}
     model_mels, audio["model"] = _synthesize(synthesizer, clips, progress)
-    present_rows = [row for row in ROWS if row in rows and audio[row]]
-    missing_rows = {row: "not asked for (rows=...)" for row in ROWS if row not in rows}
+    present_rows = [row for row in row_names if row in rows and audio[row]]
+    missing_rows = {row: "not asked for (rows=...)" for row in row_names if row not in rows}
     if not audio["original"]:
         missing_rows["original"] = original_note
         notes.append("No recording to compare with: MCD and F0 errors are not reported.")
 
     recognizer = recognizer or Recognizer()
     hypotheses = _recognize(recognizer, audio, present_rows, clips, sample_rate, progress)
-    acoustic = _compare(audio, clips, sample_rate, progress)
+    compared_rows = [row for row in present_rows if row != "original"]
+    acoustic = _compare(audio, compared_rows, clips, sample_rate, progress)
+    if naturalness is not None:
+        judged = _judge(naturalness, audio, present_rows, clips, sample_rate, progress)
+    else:
+        judged = {}
     sentences = _sentences(
-        clips, present_rows, audio, hypotheses, acoustic, model_mels, config.audio
+        clips, present_rows, audio, hypotheses, acoustic, judged, model_mels, config.audio
     )
     sentences.sort(key=_badness, reverse=True)
 
-    summaries = {row: _summarize_row(row, sentences) for row in present_rows}
+    summaries = {
+        row: _summarize_row(row, sentences, row in compared_rows, dnsmos) for row in present_rows
+    }
     validation = read_metrics(run_dir, "validation")
     summaries["model"]["validation_mel_text_l1"] = (
         validation[-1].get("mel_text") if validation else None
@@ -165,12 +206,13 @@ def evaluate(
         "source": str(source),
         "sample_rate": sample_rate,
         "num_sentences": len(clips),
+        "row_names": list(row_names),
         "rows": summaries,
         "missing_rows": missing_rows,
         "wer_ratio_model_to_ceiling": (
             summaries["model"]["wer"] / ceiling_wer if ceiling_wer else None
         ),
-        "methods": _methods(recognizer, sample_rate),
+        "methods": _methods(recognizer, naturalness, ceilings, sample_rate),
         "notes": notes,
         "sentences": sentences,
     }
@@ -178,7 +220,7 @@ def evaluate(
     tf.io.gfile.makedirs(out_dir)
     if write_audio or all_audio:
         chosen = sentences if all_audio else sentences[:num_worst]
-        _write_audio(out_dir, chosen, audio, sample_rate)
+        _write_audio(out_dir, chosen, audio, row_names, sample_rate)
     report["seconds"] = time.time() - start
     _write_text(os.path.join(out_dir, "report.json"), json.dumps(report, indent=1))
     _write_text(os.path.join(out_dir, "report.md"), _markdown(report, num_worst))
@@ -263,19 +305,44 @@ def _load_originals(clips, source, audio_config):
 # -- rendering ---------------------------------------------------------------
 
 
-def _vocode(synthesizer, clips, progress):
-    """{clip_id: waveform} of each record's true log-mel through the run's vocoder."""
-    vocoder = synthesizer.vocoder
-    num_mels = synthesizer.config.audio.num_mels
+def _ceiling_vocoders(synthesizer, vocoders):
+    """{row name: Vocoder}: `vocoders` (or the model's), and Griffin-Lim when none is."""
+    from mmae.vocoders import GriffinLim, vocoder_from_config
+
+    audio_config = synthesizer.config.audio
+    ceilings = {"vocoder_ceiling": synthesizer.vocoder} if vocoders is None else dict(vocoders)
+    if not any(isinstance(vocoder, GriffinLim) for vocoder in ceilings.values()):
+        ceilings.setdefault(_GRIFFIN_LIM_CEILING, vocoder_from_config(audio_config))
+    for name, vocoder in ceilings.items():
+        # The name goes into audio file names (`<clip_id>_<row>.wav`).
+        if name in ("original", "model") or not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise ValueError(
+                f"A ceiling row needs a name of letters, digits and '_' other than "
+                f"'original' and 'model', not {name!r}."
+            )
+        if (vocoder.sample_rate, vocoder.frame_step) != (
+            audio_config.sample_rate,
+            audio_config.frame_step,
+        ):
+            raise ValueError(
+                f"The {name} vocoder works at {vocoder.sample_rate} Hz with a frame step of "
+                f"{vocoder.frame_step}; the run's features are {audio_config.sample_rate} Hz "
+                f"and {audio_config.frame_step}."
+            )
+    return ceilings
+
+
+def _vocode(vocoder, row, clips, audio_config, progress):
+    """{clip_id: waveform} of each record's true log-mel through `vocoder`."""
     # One trace for every length.
     vocode = tf.function(
         lambda log_mel: vocoder(log_mel),
-        input_signature=[tf.TensorSpec([1, None, num_mels], tf.float32)],
+        input_signature=[tf.TensorSpec([1, None, audio_config.num_mels], tf.float32)],
     )
     waveforms = {}
-    for clip in progress_bar(clips, desc="vocoder ceiling", unit="clip", disable=not progress):
+    for clip in progress_bar(clips, desc=row.replace("_", " "), unit="clip", disable=not progress):
         waveform = vocode(tf.constant(clip.mel[None]))[0].numpy()
-        waveforms[clip.clip_id] = limit_peak(waveform, synthesizer.config.audio)
+        waveforms[clip.clip_id] = limit_peak(waveform, audio_config)
     return waveforms
 
 
@@ -311,9 +378,18 @@ def _recognize(recognizer, audio, rows, clips, sample_rate, progress):
     return transcripts
 
 
-def _compare(audio, clips, sample_rate, progress):
-    """{row: {clip_id: MCD and F0 errors against the original}} for the synthetic rows."""
-    rows = [row for row in _COMPARED_ROWS if audio[row]]
+def _judge(naturalness, audio, rows, clips, sample_rate, progress):
+    """{row: {clip_id: {dnsmos_*: score}}}."""
+    jobs = [(row, clip) for row in rows for clip in clips if clip.clip_id in audio[row]]
+    results = {row: {} for row in rows}
+    for row, clip in progress_bar(jobs, desc="DNSMOS", unit="clip", disable=not progress):
+        scores = naturalness.score(audio[row][clip.clip_id], sample_rate)
+        results[row][clip.clip_id] = {key: scores[name] for key, name in _DNSMOS_KEYS.items()}
+    return results
+
+
+def _compare(audio, rows, clips, sample_rate, progress):
+    """{row: {clip_id: MCD and F0 errors against the original}} for the synthetic `rows`."""
     results = {row: {} for row in rows}
     compared = [clip for clip in clips if clip.clip_id in audio["original"]]
     if not compared:
@@ -355,8 +431,8 @@ def _world(waveform, sample_rate):
         return None
 
 
-def _sentences(clips, rows, audio, hypotheses, acoustic, model_mels, audio_config):
-    """One entry per clip: its text and, per row, transcript, error rates and distances."""
+def _sentences(clips, rows, audio, hypotheses, acoustic, judged, model_mels, audio_config):
+    """One entry per clip: its text and, per row, transcript, error rates, distances, DNSMOS."""
     sentences = []
     for clip in clips:
         scores = {}
@@ -369,6 +445,7 @@ def _sentences(clips, rows, audio, hypotheses, acoustic, model_mels, audio_confi
                 "wer": metrics.word_error_rate(clip.reference, hypothesis),
                 "cer": metrics.character_error_rate(clip.reference, hypothesis),
                 **acoustic.get(row, {}).get(clip.clip_id, {}),
+                **judged.get(row, {}).get(clip.clip_id, {}),
                 "audio": None,
             }
         mel = model_mels[clip.clip_id]
@@ -393,7 +470,12 @@ def _badness(sentence):
     return (model.get("wer", 0.0), -np.inf if mcd is None else mcd)
 
 
-def _summarize_row(row, sentences):
+def _mean(values):
+    values = [value for value in values if value is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _summarize_row(row, sentences, compared, dnsmos):
     scored = [s for s in sentences if row in s["rows"]]
     references = [s["reference"] for s in scored]
     hypotheses = [s["rows"][row]["hypothesis"] for s in scored]
@@ -402,23 +484,28 @@ def _summarize_row(row, sentences):
         "wer": metrics.word_error_rate(references, hypotheses),
         "cer": metrics.character_error_rate(references, hypotheses),
     }
-    if row in _COMPARED_ROWS:
+    if compared:
         for key in _ACOUSTIC_KEYS:
-            values = [s["rows"][row].get(key) for s in scored]
-            values = [v for v in values if v is not None]
-            summary[key] = float(np.mean(values)) if values else None
+            summary[key] = _mean(s["rows"][row].get(key) for s in scored)
         summary["num_compared"] = sum(s["rows"][row].get("mcd") is not None for s in scored)
+    if dnsmos:
+        for key in _DNSMOS_KEYS:
+            summary[key] = _mean(s["rows"][row][key] for s in scored)
+        # Empty or silent audio has no scores (see `Naturalness`).
+        summary["num_dnsmos"] = sum(s["rows"][row]["dnsmos_ovrl"] is not None for s in scored)
     if row == "model":
-        values = [s["rows"][row]["mel_l1_dtw"] for s in scored]
-        values = [v for v in values if v is not None]
-        summary["mel_l1_dtw"] = float(np.mean(values)) if values else None
+        summary["mel_l1_dtw"] = _mean(s["rows"][row]["mel_l1_dtw"] for s in scored)
     return summary
 
 
-def _methods(recognizer, sample_rate):
+def _methods(recognizer, naturalness, ceilings, sample_rate):
     order, alpha = metrics.mel_cepstrum_settings(sample_rate)
-    return {
+    methods = {
         "asr": recognizer.description,
+        "ceilings": {
+            row: f"the record's log-mel through {type(vocoder).__name__}"
+            for row, vocoder in ceilings.items()
+        },
         "text_scoring": "normalize_text, lower case, only letters and apostrophes "
         "(score_text), the same for references and transcripts",
         "error_rates": "corpus level (jiwer): all edits over all reference words / characters",
@@ -448,6 +535,14 @@ def _methods(recognizer, sample_rate):
             "validation record in metrics.jsonl (normalized mel units)",
         },
     }
+    if naturalness is not None:
+        methods["dnsmos"] = {
+            **naturalness.description,
+            "scores": "dnsmos_p808: P.808 MOS; dnsmos_sig, dnsmos_bak, dnsmos_ovrl: P.835 "
+            "speech, background and overall quality; all from 1 to 5",
+            "average": "mean of the per-sentence values (empty or silent audio left out)",
+        }
+    return methods
 
 
 def _latest_checkpoint(run_dir):
@@ -459,13 +554,14 @@ def _latest_checkpoint(run_dir):
 # -- outputs -----------------------------------------------------------------
 
 
-def _write_audio(out_dir, sentences, audio, sample_rate):
+def _write_audio(out_dir, sentences, audio, row_names, sample_rate):
     from mmae.audio.io import save_audio
 
     audio_dir = os.path.join(out_dir, "audio")
     tf.io.gfile.makedirs(audio_dir)
     # Files of an earlier evaluation would otherwise sit beside these, unlisted.
-    suffixes = tuple(f"_{row}.wav" for row in ROWS)
+    known = {*ROWS, _GRIFFIN_LIM_CEILING, *row_names}
+    suffixes = tuple(f"_{row}.wav" for row in known)
     for name in tf.io.gfile.listdir(audio_dir):
         if name.endswith(suffixes):
             tf.io.gfile.remove(os.path.join(audio_dir, name))
@@ -490,6 +586,10 @@ _COLUMNS = (
     ("F0 RMSE cents", "f0_rmse_cents", 0),
     ("voicing err", "voicing_error", 3),
     ("mel L1 (DTW)", "mel_l1_dtw", 3),
+    ("DNSMOS OVRL", "dnsmos_ovrl", 2),
+    ("SIG", "dnsmos_sig", 2),
+    ("BAK", "dnsmos_bak", 2),
+    ("P.808", "dnsmos_p808", 2),
 )
 
 
@@ -502,7 +602,7 @@ def _markdown(report, num_worst):
         "| row | sentences | " + " | ".join(title for title, _, _ in _COLUMNS) + " |",
         "|---|---:|" + "---:|" * len(_COLUMNS),
     ]
-    for row in ROWS:
+    for row in report["row_names"]:
         if row not in report["rows"]:
             lines.append(f"| {row} | missing |" + " |" * len(_COLUMNS))
             continue
@@ -523,8 +623,8 @@ def _markdown(report, num_worst):
         lines += [f"- {note}" for note in report["notes"]]
     lines.append(f"\n## The {min(num_worst, len(report['sentences']))} worst sentences\n")
     lines.append("Highest model WER first, then highest model MCD.\n")
-    lines.append("| clip | text | row | transcript | WER | MCD dB | audio |")
-    lines.append("|---|---|---|---|---:|---:|---|")
+    lines.append("| clip | text | row | transcript | WER | MCD dB | DNSMOS OVRL | audio |")
+    lines.append("|---|---|---|---|---:|---:|---:|---|")
     for sentence in report["sentences"][:num_worst]:
         first = True
         for row, values in sentence["rows"].items():
@@ -533,7 +633,8 @@ def _markdown(report, num_worst):
             text = _escape(sentence["reference"]) if first else ""
             lines.append(
                 f"| {clip} | {text} | {row} | {_escape(values['hypothesis'])} | "
-                f"{_format(values['wer'], 2)} | {_format(values.get('mcd'), 2)} | {link} |"
+                f"{_format(values['wer'], 2)} | {_format(values.get('mcd'), 2)} | "
+                f"{_format(values.get('dnsmos_ovrl'), 2)} | {link} |"
             )
             first = False
     lines.append("\n## Methods\n")
@@ -546,20 +647,21 @@ def _escape(text):
 
 
 def _summary_table(report):
-    header = f"{'row':<16}{'sentences':>10}" + "".join(
+    width = max(16, *(len(row) + 2 for row in report["row_names"]))
+    header = f"{'row':<{width}}{'sentences':>10}" + "".join(
         f"{title:>{max(len(title) + 2, 9)}}" for title, _, _ in _COLUMNS
     )
     lines = [header]
-    for row in ROWS:
+    for row in report["row_names"]:
         if row not in report["rows"]:
-            lines.append(f"{row:<16}{'missing':>10}")
+            lines.append(f"{row:<{width}}{'missing':>10}")
             continue
         summary = report["rows"][row]
         cells = "".join(
             f"{_format(summary.get(key), digits):>{max(len(title) + 2, 9)}}"
             for title, key, digits in _COLUMNS
         )
-        lines.append(f"{row:<16}{summary['num_sentences']:>10}{cells}")
+        lines.append(f"{row:<{width}}{summary['num_sentences']:>10}{cells}")
     ratio = report["wer_ratio_model_to_ceiling"]
     lines.append(f"model WER / vocoder ceiling WER: {_format(ratio, 2)}")
     return "\n".join(lines)
@@ -568,35 +670,53 @@ def _summary_table(report):
 def _plot(report, path):
     from matplotlib.figure import Figure
 
-    rows = [row for row in ROWS if row in report["rows"]]
-    figure = Figure(figsize=(10, 4), layout="constrained")
-    wer_axes, mcd_axes = figure.subplots(1, 2)
-    wer = [[s["rows"][row]["wer"] for s in report["sentences"] if row in s["rows"]] for row in rows]
+    rows = [row for row in report["row_names"] if row in report["rows"]]
+    figure = Figure(figsize=(15, 4.5), layout="constrained")
+    wer_axes, mcd_axes, dnsmos_axes = figure.subplots(1, 3)
+    wer = _per_sentence(report, rows, "wer")
     # No mean marker: the table's WER is corpus level, not a mean of these.
     wer_axes.boxplot(wer, tick_labels=rows)
     _scatter(wer_axes, wer)
     wer_axes.set_title("Per-sentence WER (PocketSphinx)")
     wer_axes.set_ylabel("WER")
-    compared = [row for row in _COMPARED_ROWS if row in rows]
-    mcd = [
-        [
-            s["rows"][row]["mcd"]
-            for s in report["sentences"]
-            if s["rows"].get(row, {}).get("mcd") is not None
-        ]
-        for row in compared
-    ]
-    if any(mcd):
-        mcd_axes.boxplot(mcd, tick_labels=compared, showmeans=True)
-        _scatter(mcd_axes, mcd)
-    else:
-        mcd_axes.text(0.5, 0.5, "no recordings to compare with", ha="center", va="center")
+    compared = [row for row in rows if row != "original"]
+    _mean_boxplot(
+        mcd_axes,
+        compared,
+        _per_sentence(report, compared, "mcd"),
+        "no recordings to compare with",
+    )
     mcd_axes.set_title("Per-sentence MCD vs the recording (triangle: mean)", fontsize=10)
     mcd_axes.set_ylabel("MCD (dB)")
+    _mean_boxplot(dnsmos_axes, rows, _per_sentence(report, rows, "dnsmos_ovrl"), "no DNSMOS scores")
+    dnsmos_axes.set_title("Per-sentence DNSMOS OVRL (triangle: mean)", fontsize=10)
+    dnsmos_axes.set_ylabel("DNSMOS P.835 OVRL (1 to 5)")
+    for axes in (wer_axes, mcd_axes, dnsmos_axes):
+        axes.tick_params(axis="x", labelrotation=15)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(buffer.getvalue())
+
+
+def _per_sentence(report, rows, key):
+    """[[the sentences' `key` values of the row] for each of `rows`], missing values left out."""
+    return [
+        [
+            s["rows"][row][key]
+            for s in report["sentences"]
+            if s["rows"].get(row, {}).get(key) is not None
+        ]
+        for row in rows
+    ]
+
+
+def _mean_boxplot(axes, rows, groups, empty_text):
+    if any(groups):
+        axes.boxplot(groups, tick_labels=rows, showmeans=True)
+        _scatter(axes, groups)
+    else:
+        axes.text(0.5, 0.5, empty_text, ha="center", va="center")
 
 
 def _scatter(axes, groups):
