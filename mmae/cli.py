@@ -5,7 +5,7 @@ mmae train --data PREPARED --run-dir RUN [--config PRESET_OR_FILE] [--set key=va
 mmae synthesize [--run RUN] "TEXT" -o OUT.wav | --text-file FILE --out-dir DIR
 mmae config [--config PRESET_OR_FILE] [--set key=value ...]
 mmae export --run RUN --out DIR [--data PREPARED] [--tflite PATH] [--overwrite]
-mmae evaluate --run RUN --data PREPARED [--limit N]
+mmae evaluate --run RUN --data PREPARED [--limit N] [--no-dnsmos]
 """
 
 import argparse
@@ -41,6 +41,7 @@ def main(argv=None):
 _RESUME_HINTS = {
     "prepare": "Finished shards are kept; run the same command again to resume.",
     "train": "Checkpoints are kept; run the same command again to resume from the last one.",
+    "train-vocoder": "Checkpoints are kept; run the same command again to resume.",
 }
 
 # Lines TensorFlow's C++ code prints on every run that read as failures but are
@@ -205,6 +206,68 @@ def build_parser():
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
+    train_vocoder = commands.add_parser(
+        "train-vocoder",
+        help="train a neural vocoder on prepared data (with audio), or resume --run-dir",
+        description="Train a Vocos vocoder (log-mel to waveform) on a directory made by "
+        "`mmae prepare --set data.store_audio=true`. The features are the data's; training "
+        "settings come from a vocoder preset laid over them. Rerunning on the same --run-dir "
+        "resumes from its last checkpoint.",
+    )
+    train_vocoder.add_argument(
+        "--data", required=True, help="a directory made by `mmae prepare` with stored audio"
+    )
+    train_vocoder.add_argument("--run-dir", required=True, help="where checkpoints and logs go")
+    train_vocoder.add_argument(
+        "--config",
+        default=None,
+        help="vocoder preset (vocoder, vocoder_gpu) or a YAML/JSON file of train: and "
+        "vocoder: settings (default: vocoder; a resumed run keeps its own)",
+    )
+    train_vocoder.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set vocoder.adversarial_start=0 (repeatable)",
+    )
+    train_vocoder.add_argument(
+        "--init-from",
+        default=None,
+        metavar="VOCODER",
+        help="start from this vocoder run or pack (fine-tuning, e.g. on `mmae predict-mels` "
+        "output)",
+    )
+    train_vocoder.add_argument("--tpu", default=None, help="as for `mmae train`")
+    train_vocoder.add_argument("--steps", type=int, default=None, help="stop at this step")
+    train_vocoder.add_argument(
+        "--minutes", type=float, default=None, help="stop after this many training minutes"
+    )
+    train_vocoder.add_argument(
+        "--cpu-minutes",
+        type=float,
+        default=None,
+        help="stop after this many CPU-minutes of training steps (summed over resumes; "
+        "with N busy cores, N x wall minutes)",
+    )
+    train_vocoder.add_argument("--quiet", action="store_true", help="no progress bar")
+    train_vocoder.set_defaults(run=_train_vocoder)
+
+    predict_mels = commands.add_parser(
+        "predict-mels",
+        help="rewrite prepared data with an acoustic run's teacher-forced log-mels",
+        description="Copy a prepared directory (with stored audio), replacing each clip's "
+        "log-mel with the acoustic model's text-path prediction, spoken with the aligner's "
+        "durations so it lines up with the recording: data to fine-tune a vocoder on the "
+        "model's own output (`mmae train-vocoder --data OUT --init-from VOCODER`).",
+    )
+    predict_mels.add_argument("--run", dest="run_dir", required=True, help="an acoustic run")
+    predict_mels.add_argument("--data", required=True, help="its prepared data, with audio")
+    predict_mels.add_argument("--out", required=True, help="the new prepared directory")
+    predict_mels.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict_mels.set_defaults(run=_predict_mels)
+
     synthesize = commands.add_parser(
         "synthesize",
         help="speak text with a trained run",
@@ -226,6 +289,7 @@ def build_parser():
     synthesize.add_argument("--speaker", type=int, default=0, help="speaker id (multi-speaker)")
     synthesize.add_argument("--plot", action="store_true", help="also write each mel as a PNG")
     synthesize.add_argument("--batch-size", type=int, default=16, help="sentences per batch")
+    synthesize.add_argument("--vocoder", default="auto", help=_VOCODER_HELP)
     synthesize.add_argument("--quiet", action="store_true", help="no progress bar")
     synthesize.set_defaults(run=_synthesize)
 
@@ -251,12 +315,19 @@ def build_parser():
     )
     export.add_argument("--checkpoint", default=None, help="a checkpoint instead of the latest")
     export.add_argument("--tflite", default=None, metavar="PATH", help="also write this .tflite")
+    export.add_argument("--vocoder", default="auto", help=_VOCODER_HELP)
+    export.add_argument(
+        "--tflite-vocoder",
+        default=None,
+        metavar="PATH",
+        help="also write the vocoder (log-mel to audio) as this .tflite",
+    )
     export.add_argument("--overwrite", action="store_true", help="replace an export in --out")
     export.set_defaults(run=_export)
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="score a run's speech on held-out sentences (WER, MCD, F0) against references",
+        help="score a run's speech on held-out sentences (WER, MCD, F0, DNSMOS)",
         description="Synthesize the validation sentences of prepared data with a run and "
         "write report.json, report.md, report.png and the worst sentences' audio.",
     )
@@ -273,6 +344,11 @@ def build_parser():
         help="score only the model's row, not the recordings and the vocoder ceiling",
     )
     evaluate.add_argument(
+        "--no-dnsmos",
+        action="store_true",
+        help="no DNSMOS naturalness scores (they need speechmos and onnxruntime)",
+    )
+    evaluate.add_argument(
         "--corpus", help="read the recordings from here instead of dataset.json's source"
     )
     evaluate.add_argument(
@@ -281,6 +357,7 @@ def build_parser():
     audio = evaluate.add_mutually_exclusive_group()
     audio.add_argument("--all-audio", action="store_true", help="write every sentence's audio")
     audio.add_argument("--no-audio", action="store_true", help="write no audio")
+    evaluate.add_argument("--vocoder", default="auto", help=_VOCODER_HELP)
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     evaluate.set_defaults(run=_evaluate)
 
@@ -288,6 +365,12 @@ def build_parser():
     _add_config_arguments(config)
     config.set_defaults(run=_show_config)
     return parser
+
+
+_VOCODER_HELP = (
+    "griffin_lim, or the path of a vocoder (a `mmae train-vocoder` run or a pack); "
+    "default: the bundled neural vocoder when the features match, else Griffin-Lim"
+)
 
 
 def _add_config_arguments(parser):
@@ -358,6 +441,36 @@ def _train(args):
     print(summary["message"])
 
 
+def _train_vocoder(args):
+    from mmae.training.vocoder import train_vocoder, vocoder_config
+
+    for flag, value in (("--minutes", args.minutes), ("--cpu-minutes", args.cpu_minutes)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{flag} must be a positive number of minutes, got {value}.")
+    config = vocoder_config(args.data, args.config, args.overrides, run_dir=args.run_dir)
+    summary = train_vocoder(
+        config,
+        args.data,
+        args.run_dir,
+        tpu=args.tpu,
+        progress=not args.quiet,
+        max_steps=args.steps,
+        time_budget_s=None if args.minutes is None else 60 * args.minutes,
+        cpu_budget_s=None if args.cpu_minutes is None else 60 * args.cpu_minutes,
+        init_from=args.init_from,
+    )
+    if summary["stopped"] in ("SIGINT", "SIGTERM"):
+        return 130 if summary["stopped"] == "SIGINT" else 143
+    print(summary["message"])
+
+
+def _predict_mels(args):
+    from mmae.datasets.predicted import predict_mels
+
+    written = predict_mels(args.run_dir, args.data, args.out, progress=not args.quiet)
+    print(f"Wrote {written} clips with {args.run_dir}'s log-mels to {args.out}.")
+
+
 def _synthesize(args):
     import numpy as np
     import soundfile
@@ -386,9 +499,11 @@ def _synthesize(args):
             for i, line in enumerate(lines)
         ]
     if args.run_dir is None:
-        synthesizer = Synthesizer.from_pretrained(batch_size=args.batch_size)
+        synthesizer = Synthesizer.from_pretrained(batch_size=args.batch_size, vocoder=args.vocoder)
     else:
-        synthesizer = Synthesizer.from_run(args.run_dir, batch_size=args.batch_size)
+        synthesizer = Synthesizer.from_run(
+            args.run_dir, batch_size=args.batch_size, vocoder=args.vocoder
+        )
     seconds = 0.0
     progress = progress_bar(total=len(jobs), unit="text", disable=args.quiet or len(jobs) == 1)
     # A batch of texts per call: sentences of different texts share batches.
@@ -431,9 +546,13 @@ def _plot_mel(mel, path, audio_config):
 
 def _export(args):
     from mmae import pretrained
-    from mmae.export import export_saved_model, export_tflite
+    from mmae.export import export_saved_model, export_tflite, export_tflite_vocoder
+    from mmae.runs import load
 
     args.run_dir = args.run_dir or pretrained.path_of()
+    if args.tflite_vocoder:
+        config, _ = load(args.run_dir, args.checkpoint)
+        tflite_vocoder = export_tflite_vocoder(args.vocoder, args.tflite_vocoder, config.audio)
 
     if args.tflite:
         # First: converted after the SavedModel, the same process's lookup
@@ -445,6 +564,7 @@ def _export(args):
         checkpoint=args.checkpoint,
         data_dir=args.data,
         overwrite=args.overwrite,
+        vocoder=args.vocoder,
     )
     print(
         f"Exported {args.run_dir} to {args.out}: {summary['saved_model_bytes'] / 1e6:.1f} MB in "
@@ -452,10 +572,15 @@ def _export(args):
     )
     if args.tflite:
         print(f"Wrote {args.tflite}: {tflite['bytes'] / 1e6:.2f} MB, {tflite['ops']} ops.")
+    if args.tflite_vocoder:
+        print(
+            f"Wrote {args.tflite_vocoder} ({tflite_vocoder['vocoder']}): "
+            f"{tflite_vocoder['bytes'] / 1e6:.2f} MB, {tflite_vocoder['ops']} ops."
+        )
 
 
 def _evaluate(args):
-    from mmae.evaluation import ROWS, evaluate
+    from mmae.evaluation import evaluate
 
     evaluate(
         args.run_dir,
@@ -468,7 +593,9 @@ def _evaluate(args):
         num_worst=args.num_worst,
         corpus=args.corpus,
         checkpoint=args.checkpoint,
-        rows=("model",) if args.model_only else ROWS,
+        rows=("model",) if args.model_only else None,
+        vocoder=args.vocoder,
+        dnsmos=not args.no_dnsmos,
     )
 
 

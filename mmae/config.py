@@ -182,6 +182,49 @@ class LossConfig:
 
 
 @dataclasses.dataclass
+class VocoderConfig:
+    """A neural vocoder and its training losses (`mmae train-vocoder`).
+
+    Each loss and discriminator can be switched off: a weight of 0, an empty
+    list of periods or FFT sizes, or `adversarial_start >= train.steps`.
+    """
+
+    architecture: str = "vocos"
+    # The Vocos generator: ConvNeXt blocks at frame rate, then an inverse STFT.
+    dim: int = 192
+    intermediate_dim: int = 576
+    num_blocks: int = 8
+    kernel_size: int = 7
+    # Training clips: random windows of this many mel frames (and the samples
+    # between their first and last centres); validation windows are longer.
+    segment_frames: int = 32
+    validation_segment_frames: int = 128
+    # Reconstruction losses: L1 between log-mels of the output and of the
+    # recording, and the multi-resolution STFT loss (spectral convergence plus
+    # log-magnitude L1) at each FFT size in `stft_loss_fft_lengths`.
+    mel_weight: float = 45.0
+    stft_weight: float = 1.0
+    stft_loss_fft_lengths: list[int] = dataclasses.field(default_factory=lambda: [512, 1024, 2048])
+    # Steps with the reconstruction losses alone before the discriminators
+    # join (least-squares GAN with feature matching).
+    adversarial_start: int = 6000
+    adversarial_weight: float = 1.0
+    feature_matching_weight: float = 2.0
+    # HiFi-GAN's multi-period discriminator ([] switches it off) ...
+    periods: list[int] = dataclasses.field(default_factory=lambda: [2, 3, 5, 7, 11])
+    period_channels: list[int] = dataclasses.field(default_factory=lambda: [16, 32, 64, 128])
+    # ... and Vocos's multi-resolution spectrogram discriminator.
+    resolution_fft_lengths: list[int] = dataclasses.field(default_factory=lambda: [512, 1024, 2048])
+    resolution_channels: int = 16
+
+    def __post_init__(self):
+        if self.architecture != "vocos":
+            raise ValueError(f"vocoder.architecture must be 'vocos', got {self.architecture!r}.")
+        if self.segment_frames < 2 or self.validation_segment_frames < 2:
+            raise ValueError("vocoder.segment_frames and validation_segment_frames must be >= 2.")
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """How batches are formed and how the model is optimized."""
 
@@ -211,6 +254,9 @@ class TrainConfig:
     learning_rate: float = 1e-3
     warmup_steps: int = 500
     weight_decay: float = 1e-6
+    # Adam's moment decay rates (GAN vocoders train with a shorter memory, 0.8).
+    beta_1: float = 0.9
+    beta_2: float = 0.999
     clip_norm: float = 1.0
     # XLA for the gradient computation: true, false, or "auto" (on with a GPU
     # or TPU; off on CPU, where bench/train_bench.py measured XLA 0.8x the
@@ -254,6 +300,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    vocoder: VocoderConfig = dataclasses.field(default_factory=VocoderConfig)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -350,6 +397,15 @@ def check_compatible(expected, found, what="data"):
             + "\n  ".join(differences)
             + "\nPrepare the data again with this config, or train with the data's config."
         )
+
+
+def audio_differences(expected, found):
+    """`["audio.KEY: A vs B", ...]` for the feature settings two `AudioConfig`s disagree on."""
+    return [
+        f"audio.{key}: {getattr(expected, key)!r} vs {getattr(found, key)!r}"
+        for key in FEATURE_KEYS["audio"]
+        if getattr(expected, key) != getattr(found, key)
+    ]
 
 
 # Settings that moved to another section: configs written before the move

@@ -12,7 +12,8 @@ The SavedModel holds the whole synthesizer in TensorFlow ops: the in-graph
 text frontend (`mmae.text.graph_frontend`: normalization, tokenization and,
 for phoneme runs, a pronunciation lexicon), the acoustic model's
 `synthesize_mel` with as many frames as the predicted durations need, and
-the Griffin-Lim vocoder with per-item lengths. It follows `Synthesizer`: a
+the vocoder (the bundled neural one by default, `vocoder=` chooses) with
+per-item lengths. It follows `Synthesizer`: a
 text is split into sentences at ". ! ? ;" followed by whitespace and at blank
 lines, all sentences of the request run as one padded batch, a text's
 sentences are joined with 0.25 s of silence and its audio is scaled down to
@@ -313,6 +314,7 @@ def export_saved_model(
     words=(),
     overwrite=False,
     lexicon=None,
+    vocoder="auto",
 ):
     """Writes a SavedModel of `run_dir` that maps text to audio (see the module docstring).
 
@@ -329,6 +331,9 @@ def export_saved_model(
         words: more words for the phoneme lexicon.
         overwrite: replace an export already in `out_dir`.
         lexicon: a ready `PhonemeLexicon` (skips building it).
+        vocoder: "auto" (the bundled neural vocoder if it matches the run's
+            features, else Griffin-Lim with a warning), "griffin_lim", the
+            path of a vocoder run or pack, or a `Vocoder`.
 
     Returns:
         The export summary, also written to `out_dir/export.json`.
@@ -339,7 +344,7 @@ def export_saved_model(
     """
     from mmae.text import tokenizer_from_config
     from mmae.text.graph_frontend import GraphFrontend, PhonemeLexicon, agreement
-    from mmae.vocoders import vocoder_from_config
+    from mmae.vocoders import resolve_vocoder
 
     start = time.perf_counter()
     if tf.io.gfile.exists(os.path.join(out_dir, "saved_model.pb")) and not overwrite:
@@ -353,7 +358,7 @@ def export_saved_model(
             config.text.symbols, config.text.language, texts=texts, words=words
         )
     frontend = GraphFrontend.from_config(config.text, lexicon=lexicon)
-    vocoder = vocoder_from_config(config.audio)
+    vocoder = resolve_vocoder(vocoder, config.audio)
     module = SpeechSynthesisModule(
         model, frontend, vocoder, config.audio.sample_rate, config.audio.output_peak_level
     )
@@ -398,6 +403,7 @@ def export_saved_model(
         },
         "sample_rate": config.audio.sample_rate,
         "num_mels": config.audio.num_mels,
+        "vocoder": vocoder.get_config(),
         "tokenizer": config.text.tokenizer,
         "symbol_set": config.text.symbol_set,
         "pause_seconds": PAUSE_SECONDS,
@@ -462,10 +468,44 @@ def export_tflite(run_dir, out_path, checkpoint=None, select_tf_ops=None):
         mel, num_frames = model.synthesize_mel(tokens, num_tokens, tf.zeros([1], tf.int32), 1.0)
         return {"mel": tf.cast(mel, tf.float32), "num_frames": tf.cast(num_frames, tf.int32)}
 
+    return _write_tflite(acoustic.get_concrete_function(), out_path, select_tf_ops)
+
+
+def export_tflite_vocoder(vocoder, out_path, audio_config, select_tf_ops=None):
+    """Converts a vocoder (log-mel `[1, frames, num_mels]` -> audio `[1, samples]`) to TFLite.
+
+    Args:
+        vocoder: anything `mmae.vocoders.resolve_vocoder` takes ("auto",
+            "griffin_lim", a vocoder's path, a `Vocoder`).
+        out_path: the .tflite file to write.
+        audio_config: the features the vocoder inverts.
+        select_tf_ops: as for `export_tflite`.
+
+    Returns:
+        As `export_tflite`, with the vocoder's class name under "vocoder".
+    """
+    from mmae.vocoders import resolve_vocoder
+
+    vocoder = resolve_vocoder(vocoder, audio_config)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1, None, audio_config.num_mels], tf.float32, name="log_mel")
+        ],
+        autograph=False,
+    )
+    def vocode(log_mel):
+        return {"audio": vocoder(log_mel)}
+
+    summary = _write_tflite(vocode.get_concrete_function(), out_path, select_tf_ops)
+    return {**summary, "vocoder": type(vocoder).__name__}
+
+
+def _write_tflite(concrete_function, out_path, select_tf_ops):
     # The variables become constants first: converted from a concrete
     # function of a Keras 3 model as they are, they stay resource variables
     # that the interpreter never initializes (its mel came out as NaN).
-    frozen = convert_variables_to_constants_v2(acoustic.get_concrete_function())
+    frozen = convert_variables_to_constants_v2(concrete_function)
     attempts = [False, True] if select_tf_ops is None else [bool(select_tf_ops)]
     error = None
     for use_select in attempts:
@@ -476,7 +516,7 @@ def export_tflite(run_dir, out_path, checkpoint=None, select_tf_ops=None):
         try:
             flatbuffer = converter.convert()
         except Exception as failure:  # the converter raises ConverterError and others
-            error = f"{type(failure).__name__}: {str(failure).strip().splitlines()[0][:500]}"
+            error = _conversion_error(failure)
             if use_select or select_tf_ops is not None:
                 raise
             continue
@@ -491,3 +531,12 @@ def export_tflite(run_dir, out_path, checkpoint=None, select_tf_ops=None):
             "error": error,
         }
     raise RuntimeError(f"TFLite conversion failed: {error}")
+
+
+def _conversion_error(failure):
+    """One line on why a conversion failed: the ops TFLite lacks, when the converter names them."""
+    lines = [line.strip() for line in str(failure).strip().splitlines()]
+    # The first line is usually an op's source location, hundreds of characters long.
+    named = [line for line in lines if line.startswith("TF Select ops:")]
+    gist = named[0] if named else (lines[0] if lines else "")
+    return f"{type(failure).__name__}: {gist[:500]}"

@@ -15,7 +15,12 @@ bench/quality_bench.py; see README.md),
 
     python -m mmae.pretrained --convert DIR
 
-rewrites a model packed in the old `weights.npz` format, and
+rewrites a model packed in the old `weights.npz` format,
+
+    python -m mmae.pretrained --vocoder-run RUN --out mmae/assets/vocos_flite16k
+
+packs a `mmae train-vocoder` run (its generator, in float16, and its config;
+`mmae.runs.load_vocoder` reads it), and
 
     synthesizer = mmae.Synthesizer.from_pretrained()      # or from_run(RUN)
 
@@ -71,6 +76,24 @@ def pack(run_dir, out_dir, checkpoint=None):
     return _write(config, info, model, out_dir)
 
 
+def pack_vocoder(run_dir, out_dir, checkpoint=None):
+    """Writes a vocoder run's generator weights (float16) and config to `out_dir`.
+
+    Returns the size of the weights in bytes.
+    """
+    import types
+
+    from mmae.weights import save_weights
+
+    config, vocoder = runs.load_vocoder(run_dir, checkpoint)
+    os.makedirs(out_dir, exist_ok=True)
+    config.save(os.path.join(out_dir, "config.yaml"))
+    holder = types.SimpleNamespace(**{runs.VOCODER_PART: vocoder})
+    prefix = os.path.join(out_dir, runs.PRETRAINED_WEIGHTS)
+    save_weights(holder, prefix, parts=[runs.VOCODER_PART], dtype="float16")
+    return _weights_size(out_dir)
+
+
 def convert(path):
     """Rewrites a pretrained model packed as `weights.npz` in the current format, in place.
 
@@ -94,6 +117,11 @@ def _write(config, info, model, out_dir):
     prefix_name = runs.PRETRAINED_WEIGHTS
     prefix = os.path.join(out_dir, prefix_name)
     save_weights(model, prefix, parts=model.inference_parts, dtype="float16")
+    return _weights_size(out_dir)
+
+
+def _weights_size(out_dir):
+    prefix_name = runs.PRETRAINED_WEIGHTS
     return sum(
         os.path.getsize(os.path.join(out_dir, name))
         for name in os.listdir(out_dir)
@@ -108,6 +136,9 @@ def main(argv=None):
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--run", help="a training run directory to pack (with --out)")
     action.add_argument("--convert", metavar="DIR", help="rewrite an old weights.npz model")
+    action.add_argument(
+        "--vocoder-run", metavar="RUN", help="a `mmae train-vocoder` run to pack (with --out)"
+    )
     parser.add_argument("--out", help="the pretrained model directory to write")
     parser.add_argument("--checkpoint", default=None, help="a checkpoint prefix (default: latest)")
     args = parser.parse_args(argv)
@@ -116,7 +147,11 @@ def main(argv=None):
         print(f"Converted {args.convert} (weights: {size / 1e6:.1f} MB).")
         return
     if not args.out:
-        parser.error("--run needs --out")
+        parser.error("--run and --vocoder-run need --out")
+    if args.vocoder_run:
+        size = pack_vocoder(args.vocoder_run, args.out, args.checkpoint)
+        print(f"Wrote {args.out} (weights: {size / 1e6:.1f} MB).")
+        return
     size = pack(args.run, args.out, args.checkpoint)
     print(f"Wrote {args.out} (weights: {size / 1e6:.1f} MB).")
 

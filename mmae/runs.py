@@ -28,16 +28,18 @@ import re
 import tensorflow as tf
 
 from mmae.config import Config
-from mmae.weights import LEGACY_NPZ, CheckpointError, load_weights
+from mmae.weights import LEGACY_NPZ, CheckpointError, checkpoint_key, load_weights
 
 __all__ = [
     "CheckpointError",
     "checkpoint_step",
     "checkpoints",
     "is_pretrained",
+    "is_vocoder",
     "load",
     "load_pretrained",
     "load_run",
+    "load_vocoder",
     "read_jsonl",
     "read_metrics",
     "restore_weights",
@@ -88,10 +90,64 @@ def load_run(run_dir, checkpoint=None, data_dir=None):
 
 
 def is_pretrained(path):
-    return any(
+    """Whether `path` is a packed acoustic model (`mmae.pretrained`)."""
+    return tf.io.gfile.exists(os.path.join(path, "dataset.json")) and any(
         tf.io.gfile.exists(os.path.join(path, name))
         for name in (PRETRAINED_WEIGHTS + ".index", LEGACY_NPZ)
     )
+
+
+# A vocoder's weights, in its runs and packs alike, are its training model's
+# "generator" part.
+VOCODER_PART = "generator"
+
+
+def is_vocoder(path):
+    """Whether `path` is a packed vocoder or a vocoder training run (`mmae train-vocoder`)."""
+    if not tf.io.gfile.exists(os.path.join(path, "config.yaml")) or is_pretrained(path):
+        return False
+    if tf.io.gfile.exists(os.path.join(path, PRETRAINED_WEIGHTS + ".index")):
+        return True
+    for prefix in checkpoints(os.path.join(path, "checkpoints")):
+        try:
+            names = [name for name, _ in tf.train.list_variables(prefix)]
+        except (tf.errors.OpError, ValueError):
+            continue
+        marker = checkpoint_key(f"{VOCODER_PART}/")[: -len("/.ATTRIBUTES/VARIABLE_VALUE")]
+        return any(name.startswith(marker) for name in names)
+    return False
+
+
+def load_vocoder(path, checkpoint=None):
+    """`(config, vocoder)` of a packed vocoder or a vocoder training run.
+
+    Args:
+        path: a directory of `python -m mmae.pretrained --vocoder-run` or of
+            `mmae train-vocoder`.
+        checkpoint: a run's checkpoint prefix instead of its newest that reads.
+    """
+    from mmae.vocoders import build_vocoder
+
+    if not is_vocoder(path):
+        raise FileNotFoundError(
+            f"{path} is not a vocoder (a `mmae train-vocoder` run with checkpoints, or a "
+            "directory packed by `python -m mmae.pretrained --vocoder-run`)."
+        )
+    config = Config.load(os.path.join(path, "config.yaml"))
+    holder = _VocoderHolder(build_vocoder(config))
+    packed = os.path.join(path, PRETRAINED_WEIGHTS)
+    if checkpoint is None and tf.io.gfile.exists(packed + ".index"):
+        load_weights(holder, packed, parts=[VOCODER_PART])
+    else:
+        restore_weights(holder, checkpoint or path, parts=[VOCODER_PART])
+    return config, holder.generator
+
+
+class _VocoderHolder:
+    """Puts a vocoder where its training model has it, for `mmae.weights`' layer paths."""
+
+    def __init__(self, generator):
+        setattr(self, VOCODER_PART, generator)
 
 
 def load_pretrained(path):

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmae.text import EmptyTextError, tokenizer_from_config
-from mmae.vocoders import vocoder_from_config
+from mmae.vocoders import resolve_vocoder
 
 __all__ = ["SynthesisError", "SynthesisWarning", "Synthesizer", "limit_peak", "split_sentences"]
 
@@ -94,8 +94,10 @@ class Synthesizer:
         model: a built `CrossModalAutoencoder` with trained weights.
         config: the run's `mmae.config.Config` (text frontend and audio
             features).
-        vocoder: a `mmae.vocoders.Vocoder`; Griffin-Lim for `config.audio`
-            by default.
+        vocoder: a `mmae.vocoders.Vocoder`, "griffin_lim", the path of a
+            vocoder run or pack, or "auto" (default): the bundled neural
+            vocoder when it was trained on `config.audio`'s features, else
+            Griffin-Lim with a warning (`mmae.vocoders.resolve_vocoder`).
         batch_size: sentences per acoustic-model and vocoder call.
         max_characters: longest piece of text synthesized in one go.
         pause_seconds: silence between the sentences of one text.
@@ -108,7 +110,7 @@ class Synthesizer:
         self,
         model,
         config,
-        vocoder=None,
+        vocoder="auto",
         batch_size=16,
         max_characters=300,
         pause_seconds=0.25,
@@ -117,7 +119,7 @@ class Synthesizer:
     ):
         self.model = model
         self.config = config
-        self.vocoder = vocoder or vocoder_from_config(config.audio)
+        self.vocoder = resolve_vocoder(vocoder, config.audio)
         self.tokenizer = tokenizer_from_config(config.text)
         self.batch_size = batch_size
         self.max_characters = max_characters

@@ -13,7 +13,14 @@ from mmae.layers import (
     alignment_from_durations,
 )
 from mmae.models.parts import Aligner, AudioEncoder, Decoder, DurationPredictor, TextEncoder
-from mmae.vocoders import GriffinLim
+from mmae.vocoders import GriffinLim, Vocos
+from mmae.vocoders.discriminators import (
+    MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
+    PeriodDiscriminator,
+    ResolutionDiscriminator,
+)
+from mmae.vocoders.vocos import ConvNeXtBlock
 
 BATCH, TOKENS, FRAMES, HIDDEN, LATENT, MELS, VOCAB = 2, 5, 7, 8, 4, 6, 10
 NUM_TOKENS = np.array([5, 3], np.int32)
@@ -273,6 +280,67 @@ class TestGriffinLim:
             mixed_precision_output_dtype="float32",
         )
         assert not np.any(outputs.numpy()[1, (8 - 1) * 16 :])  # past the second item's frames
+
+
+class TestConvNeXtBlock:
+    def test_layer(self):
+        mask = np.array([[1.0] * 6, [1.0] * 3 + [0.0] * 3], np.float32)
+        outputs = run_layer_test(
+            ConvNeXtBlock,
+            {"dim": HIDDEN, "intermediate_dim": 12, "kernel_size": 3, "layer_scale": 0.5},
+            (normal(BATCH, 6, HIDDEN), mask),
+            expected_output_shape=(BATCH, 6, HIDDEN),
+            # depthwise kernel and bias, norm scale and offset, two dense layers, the scale
+            expected_num_trainable_weights=2 + 2 + 4 + 1,
+        )
+        assert not np.any(outputs.numpy()[1, 3:])  # masked frames stay zero
+
+
+class TestVocos:
+    def setup_method(self):
+        self.init_kwargs = {
+            key: AUDIO[key]
+            for key in ("sample_rate", "fft_length", "frame_length", "frame_step", "num_mels")
+        }
+        self.init_kwargs.update(
+            dim=8, intermediate_dim=12, num_blocks=2, kernel_size=3, min_log_mel=-11.0
+        )
+        log_mel = normal(BATCH, 11, 8) - 3.0
+        self.input_data = (log_mel, np.array([11, 8], np.int32))
+
+    def test_layer(self):
+        outputs = run_layer_test(
+            Vocos,
+            self.init_kwargs,
+            self.input_data,
+            expected_output_shape=(BATCH, (11 - 1) * 16),
+            # embed conv and norm (4), 9 per block, final norm (2), head (2)
+            expected_num_trainable_weights=4 + 2 * 9 + 2 + 2,
+            # The inverse STFT runs in float32 whatever the trunk computes in.
+            mixed_precision_output_dtype="float32",
+        )
+        assert not np.any(outputs.numpy()[1, (8 - 1) * 16 :])  # past the second item's frames
+
+
+class TestDiscriminators:
+    @pytest.mark.parametrize(
+        "layer_cls, init_kwargs, num_weights",
+        [
+            (PeriodDiscriminator, {"period": 3, "channels": [4, 8]}, 2 * 4),
+            (ResolutionDiscriminator, {"fft_length": 64, "channels": 4}, 2 * 6),
+            (MultiPeriodDiscriminator, {"periods": [2, 3], "channels": [4]}, 2 * 2 * 3),
+            (MultiResolutionDiscriminator, {"fft_lengths": [32, 64], "channels": 4}, 2 * 2 * 6),
+        ],
+    )
+    def test_layer(self, layer_cls, init_kwargs, num_weights):
+        waveform = normal(BATCH, 200) * 0.1
+        run_layer_test(
+            layer_cls,
+            init_kwargs,
+            waveform,
+            expected_num_trainable_weights=num_weights,
+            mixed_precision_output_dtype="float32",
+        )
 
 
 def model_batch(num_mels=MELS, seed=3):

@@ -355,21 +355,32 @@ class CrossModalAutoencoder(keras.Model):
         mel = self.decode(self.length_regulator(latent, expand), frame_mask, speaker_id)
         return self.denormalize(mel) * frame_mask[..., None], num_frames
 
+    def teacher_forced_mel(self, batch):
+        """Log-mels `[batch, frames, num_mels]` of the text path, lined up with `batch["mel"]`.
+
+        The text is spoken with the durations the aligner finds in the
+        recording (monotonic alignment search), so every frame matches the
+        recording's: what a vocoder fine-tuned on this model's output learns
+        from. Frames past an item's length are zero.
+        """
+        return self._teacher_forced(batch)[0] * batch["frame_mask"][..., None]
+
+    def _teacher_forced(self, batch):
+        _, text_latent = self.encode_text(batch["tokens"], batch["token_mask"])
+        log_attention = self.align(batch)
+        hard = alignment.monotonic_alignment_search(
+            log_attention, batch["num_frames"], batch["num_tokens"]
+        )
+        latent = self.length_regulator(text_latent, hard)
+        mel = self.denormalize(self.decode(latent, batch["frame_mask"], batch["speaker_id"]))
+        return mel, log_attention, hard
+
     def display(self, batch):
         """First example's target, predictions from both paths, and alignment (eager)."""
         results = {}
         first = {k: v[:1] for k, v in batch.items()}
         frames, tokens = int(first["num_frames"][0]), int(first["num_tokens"][0])
-        hidden, text_latent = self.encode_text(first["tokens"], first["token_mask"])
-        log_attention = self.align(first)
-        hard = alignment.monotonic_alignment_search(
-            log_attention, first["num_frames"], first["num_tokens"]
-        )
-        mel_text = self.denormalize(
-            self.decode(
-                self.length_regulator(text_latent, hard), first["frame_mask"], first["speaker_id"]
-            )
-        )
+        mel_text, log_attention, hard = self._teacher_forced(first)
         mel_audio = self(first)
         results["mel_target"] = first["mel"][0, :frames].numpy()
         results["mel_text"] = mel_text[0, :frames].numpy()

@@ -78,7 +78,12 @@ def make_optimizer(train_config, num_steps, replicas, loss_scaling):
     )
     if "_all_reduce_sum_gradients" not in dir(keras.optimizers.AdamW):
         raise RuntimeError("This Keras version sums gradients differently; see SummedAdamW.")
-    optimizer = SummedAdamW(learning_rate=schedule, weight_decay=train_config.weight_decay)
+    optimizer = SummedAdamW(
+        learning_rate=schedule,
+        weight_decay=train_config.weight_decay,
+        beta_1=train_config.beta_1,
+        beta_2=train_config.beta_2,
+    )
     if loss_scaling:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer, schedule

@@ -71,6 +71,7 @@ def train(
     cpu_budget_s=None,
     snapshot_cpu_s=(),
     stages=None,
+    dataset_fn=None,
 ):
     """Trains a model on a prepared dataset, or resumes the run in `run_dir`.
 
@@ -103,8 +104,12 @@ def train(
             the first step past each mark the weights also go to
             `run_dir/snapshots/ckpt-STEP` (`policies.Snapshots`).
         stages: the `regimes.Stage`s to train, for a model with a regime of
-            its own (e.g. alternating adversarial updates); default: those of
-            `train.regime`.
+            its own (e.g. alternating adversarial updates), or a function of
+            the run's config giving them; default: those of `train.regime`.
+        dataset_fn: `dataset_fn(data_dir, config, split, *, training,
+            batch_size, batch_multiple, deterministic)` giving the batches
+            the model's `compute_losses` reads (default:
+            `mmae.datasets.pipeline.make_dataset`, bucketed whole clips).
 
     Returns:
         A summary dict: `step`, `stopped` ("finished", "max_steps", "SIGINT",
@@ -124,9 +129,11 @@ def train(
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     clock = policies.Clock(time_budget_s, cpu_budget_s)
+    if callable(stages):
+        stages = stages(config)
     stages = list(stages) if stages is not None else stages_for(config.train)
     trainer = Trainer(
-        config, data_dir, run_dir, stages, model_fn, strategy, policy, progress, clock
+        config, data_dir, run_dir, stages, model_fn, strategy, policy, progress, clock, dataset_fn
     )
     chief = distribute.is_chief(strategy)
     lock = RunLock(run_dir) if chief else None
@@ -144,10 +151,21 @@ class Trainer:
     """The state of one `train` call: strategy, model, data, policies and checkpoints."""
 
     def __init__(
-        self, config, data_dir, run_dir, stages, model_fn, strategy, policy, progress, clock
+        self,
+        config,
+        data_dir,
+        run_dir,
+        stages,
+        model_fn,
+        strategy,
+        policy,
+        progress,
+        clock,
+        dataset_fn=None,
     ):
         self.config, self.data_dir, self.run_dir = config, str(data_dir), str(run_dir)
         self.model_fn = model_fn or _default_model_fn
+        self.dataset_fn = dataset_fn or make_dataset
         self.strategy, self.policy, self.progress, self.clock = strategy, policy, progress, clock
         self.replicas = strategy.num_replicas_in_sync
         self.chief = distribute.is_chief(strategy)
@@ -208,11 +226,13 @@ class Trainer:
         self.tensorboard = TensorBoard(self.run_dir, self.chief, self.config.audio, self._to_audio)
         step, stopped = start_step, None
         # The first step of each bucket's shape traces the step function: the
-        # estimate starts after as many steps as there are buckets.
+        # estimate starts after as many steps as there are buckets (other
+        # inputs are taken to have one shape).
+        shapes = len(self.config.train.bucket_boundaries) if self.dataset_fn is make_dataset else 1
         bar = progress_bar(
             total=last_step,
             initial=start_step,
-            warmup=len(self.config.train.bucket_boundaries),
+            warmup=shapes,
             unit="step",
             disable=not (self.progress and self.chief),
             dynamic_ncols=True,
@@ -344,7 +364,15 @@ class Trainer:
     def _first_example(self, info):
         has_validation = info["splits"].get("validation", {}).get("num_clips", 0) > 0
         split = "validation" if has_validation else "train"
-        dataset = make_dataset(self.data_dir, self.config, split, training=False, batch_size=1)
+        dataset = self.dataset_fn(
+            self.data_dir,
+            self.config,
+            split,
+            training=False,
+            batch_size=1,
+            batch_multiple=1,
+            deterministic=True,
+        )
         return {name: value[:1] for name, value in next(iter(dataset)).items()}
 
     def _distributed_batches(self, split):
@@ -352,10 +380,11 @@ class Trainer:
         train = self.config.train
         # Workers cut the same global batches, so their input order must match.
         ordered = train.deterministic or distribute.num_workers(self.strategy) > 1
-        dataset = make_dataset(
+        dataset = self.dataset_fn(
             self.data_dir,
             self.config,
             split,
+            training=split == "train",
             batch_size=train.batch_size * self.replicas,
             deterministic=ordered or None,
             batch_multiple=self.replicas,
@@ -454,7 +483,7 @@ def _run_config(config, run_dir):
         f"{s}.{k}: the run has {getattr(getattr(stored, s), k)!r}, "
         f"given {getattr(getattr(config, s), k)!r}"
         for s, k in changed
-        if s == "model" or k in FEATURE_KEYS.get(s, ())
+        if s in ("model", "vocoder") or k in FEATURE_KEYS.get(s, ())
     ]
     if fixed:
         raise IncompatibleConfigError(

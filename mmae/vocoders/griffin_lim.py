@@ -49,11 +49,14 @@ Example:
 TensorShape([2, 15872])
 """
 
+import math
+
 import keras
 import tensorflow as tf
 
 from mmae.audio.features import centred_window, mel_weight_matrix
-from mmae.vocoders.base import Vocoder
+from mmae.vocoders.base import MAX_LOG_MEL, Vocoder
+from mmae.vocoders.stft import centre_span, overlap_normalizer
 
 # Pseudo-inverse magnitudes are clipped here rather than at zero, so that
 # powers and logs of them stay finite.
@@ -85,7 +88,8 @@ class GriffinLim(Vocoder):
             convergence a little (0.322 to 0.314 mean) but moved the
             re-analysed log-mel away from the input (mean L1 0.17 to 0.77,
             mostly in quiet bands); 1.5 was worse on both.
-        **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`, ...).
+        **kwargs: forwarded to `Vocoder` (`min_log_mel`, `max_log_mel`) and
+            `keras.layers.Layer` (`name`, `dtype`, ...).
     """
 
     def __init__(
@@ -104,6 +108,8 @@ class GriffinLim(Vocoder):
         magnitude_power=1.0,
         **kwargs,
     ):
+        # A power mel's logs are `power` times a magnitude mel's.
+        kwargs.setdefault("max_log_mel", MAX_LOG_MEL * power)
         super().__init__(sample_rate=sample_rate, frame_step=frame_step, **kwargs)
         if fft_length % 2:
             raise ValueError(f"fft_length must be even, got {fft_length}.")
@@ -167,18 +173,12 @@ class GriffinLim(Vocoder):
             upper_edge_hertz=audio_config.upper_edge_hertz,
             mel_scale=audio_config.mel_scale,
             power=audio_config.power,
+            min_log_mel=math.log(audio_config.log_floor),
             **kwargs,
         )
 
-    def call(self, log_mel, num_frames=None):
-        log_mel = tf.cast(log_mel, tf.float32)
-        unbatched = log_mel.shape.rank == 2
-        if unbatched:
-            log_mel = log_mel[tf.newaxis]
-            if num_frames is not None:
-                num_frames = tf.reshape(num_frames, [1])
-        waveform = self.griffin_lim(self.linear_magnitude(log_mel), num_frames)
-        return waveform[0] if unbatched else waveform
+    def vocode(self, log_mel, num_frames=None):
+        return self.griffin_lim(self.linear_magnitude(log_mel), num_frames)
 
     def linear_magnitude(self, log_mel):
         """Linear magnitudes `[..., frames, fft_length // 2 + 1]` for log-mels, all > 0."""
@@ -283,24 +283,11 @@ class GriffinLim(Vocoder):
             fft_length=self.fft_length,
             window_fn=self._window_fn,
         )
-        start = self.fft_length // 2
-        samples = self.samples_for_frames(_dimension(stfts, -2))
-        return waveform[..., start : start + samples] * normalizer
+        frames = _dimension(stfts, -2)
+        return centre_span(waveform, self.fft_length, self.frame_step, frames) * normalizer
 
     def _overlap_normalizer(self, frames, frame_mask=None):
-        """`1 / sum_t window(n - t * frame_step) ** 2` over the output samples.
-
-        `[samples]`, or `[batch, samples]` summing only the frames where the
-        `[batch, frames]` `frame_mask` is 1.
-        """
-        squares = tf.tile(tf.square(self._window)[tf.newaxis], tf.stack([frames, 1]))
-        if frame_mask is not None:
-            squares = frame_mask[..., tf.newaxis] * squares
-        window_sum = tf.signal.overlap_and_add(squares, self.frame_step)
-        start = self.fft_length // 2
-        window_sum = window_sum[..., start : start + self.samples_for_frames(frames)]
-        # Positive everywhere in the output span when frame_step < frame_length.
-        return tf.math.reciprocal_no_nan(window_sum)
+        return overlap_normalizer(self._window, self.frame_step, frames, frame_mask)
 
     def _window_fn(self, frame_length, dtype):
         del frame_length, dtype  # always fft_length and float32 here
