@@ -181,29 +181,8 @@ def build_parser():
         "own config is used, so the features match. Rerunning on the same --run-dir resumes "
         "from its last checkpoint with the run's stored config.",
     )
-    train.add_argument("--data", required=True, help="a directory made by `mmae prepare`")
-    train.add_argument("--run-dir", required=True, help="where checkpoints and logs go")
+    _add_run_arguments(train, data_help="a directory made by `mmae prepare`")
     _add_config_arguments(train)
-    train.add_argument(
-        "--tpu",
-        default=None,
-        help='TPU name or address, "local" on a TPU VM (Colab), or "auto": find one, else '
-        "train without",
-    )
-    train.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="stop at this step (the schedule still spans train.steps; rerun to go on)",
-    )
-    train.add_argument(
-        "--minutes",
-        type=float,
-        default=None,
-        help="stop after this many minutes of training (summed over resumes), with a "
-        "checkpoint; the learning-rate schedule still spans train.steps",
-    )
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
     train_vocoder = commands.add_parser(
@@ -214,10 +193,9 @@ def build_parser():
         "settings come from a vocoder preset laid over them. Rerunning on the same --run-dir "
         "resumes from its last checkpoint.",
     )
-    train_vocoder.add_argument(
-        "--data", required=True, help="a directory made by `mmae prepare` with stored audio"
+    _add_run_arguments(
+        train_vocoder, data_help="a directory made by `mmae prepare` with stored audio"
     )
-    train_vocoder.add_argument("--run-dir", required=True, help="where checkpoints and logs go")
     train_vocoder.add_argument(
         "--config",
         default=None,
@@ -239,19 +217,6 @@ def build_parser():
         help="start from this vocoder run or pack (fine-tuning, e.g. on `mmae predict-mels` "
         "output)",
     )
-    train_vocoder.add_argument("--tpu", default=None, help="as for `mmae train`")
-    train_vocoder.add_argument("--steps", type=int, default=None, help="stop at this step")
-    train_vocoder.add_argument(
-        "--minutes", type=float, default=None, help="stop after this many training minutes"
-    )
-    train_vocoder.add_argument(
-        "--cpu-minutes",
-        type=float,
-        default=None,
-        help="stop after this many CPU-minutes of training steps (summed over resumes; "
-        "with N busy cores, N x wall minutes)",
-    )
-    train_vocoder.add_argument("--quiet", action="store_true", help="no progress bar")
     train_vocoder.set_defaults(run=_train_vocoder)
 
     predict_mels = commands.add_parser(
@@ -373,6 +338,61 @@ _VOCODER_HELP = (
 )
 
 
+def _add_run_arguments(parser, data_help):
+    """The arguments every training command shares: data, run directory, device, budgets."""
+    parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument("--run-dir", required=True, help="where checkpoints and logs go")
+    parser.add_argument(
+        "--tpu",
+        default=None,
+        help='TPU name or address, "local" on a TPU VM (Colab), or "auto": find one, else '
+        "train without",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="stop at this step (the schedule still spans train.steps; rerun to go on)",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="stop after this many minutes of training (summed over resumes), with a "
+        "checkpoint; the learning-rate schedule still spans train.steps",
+    )
+    parser.add_argument(
+        "--cpu-minutes",
+        type=float,
+        default=None,
+        help="the same in CPU-minutes of the training steps (with N busy cores, N x wall "
+        "minutes), so a run sharing the machine still gets its computation",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_options(args):
+    """`train`'s keyword arguments from `_add_run_arguments`' options."""
+    for flag, value in (("--minutes", args.minutes), ("--cpu-minutes", args.cpu_minutes)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{flag} must be a positive number of minutes, got {value}.")
+    return {
+        "tpu": args.tpu,
+        "progress": not args.quiet,
+        "max_steps": args.steps,
+        "time_budget_s": None if args.minutes is None else 60 * args.minutes,
+        "cpu_budget_s": None if args.cpu_minutes is None else 60 * args.cpu_minutes,
+    }
+
+
+def _finished(summary):
+    """The exit status of a training command (the trainer logged how to resume a stop)."""
+    if summary["stopped"] in ("SIGINT", "SIGTERM"):
+        return 130 if summary["stopped"] == "SIGINT" else 143
+    print(summary["message"])
+    return 0
+
+
 def _add_config_arguments(parser):
     parser.add_argument(
         "--config", default=None, help="preset name (ljspeech, flite16k, tiny) or a YAML/JSON file"
@@ -420,48 +440,21 @@ def _train(args):
     from mmae.datasets.prepare import load_dataset_info
     from mmae.training import train
 
-    if args.minutes is not None and not args.minutes > 0:
-        raise ValueError(f"--minutes must be a positive number of minutes, got {args.minutes}.")
+    options = _run_options(args)
     if args.config is None:
         config = Config.load(load_dataset_info(args.data)["config"], overrides=args.overrides)
     else:
         config = _load_config(args)
-    summary = train(
-        config,
-        args.data,
-        args.run_dir,
-        tpu=args.tpu,
-        progress=not args.quiet,
-        max_steps=args.steps,
-        time_budget_s=None if args.minutes is None else 60 * args.minutes,
-    )
-    if summary["stopped"] in ("SIGINT", "SIGTERM"):
-        # The trainer saved a checkpoint and logged how to resume.
-        return 130 if summary["stopped"] == "SIGINT" else 143
-    print(summary["message"])
+    return _finished(train(config, args.data, args.run_dir, **options))
 
 
 def _train_vocoder(args):
     from mmae.training.vocoder import train_vocoder, vocoder_config
 
-    for flag, value in (("--minutes", args.minutes), ("--cpu-minutes", args.cpu_minutes)):
-        if value is not None and not value > 0:
-            raise ValueError(f"{flag} must be a positive number of minutes, got {value}.")
+    options = _run_options(args)
     config = vocoder_config(args.data, args.config, args.overrides, run_dir=args.run_dir)
-    summary = train_vocoder(
-        config,
-        args.data,
-        args.run_dir,
-        tpu=args.tpu,
-        progress=not args.quiet,
-        max_steps=args.steps,
-        time_budget_s=None if args.minutes is None else 60 * args.minutes,
-        cpu_budget_s=None if args.cpu_minutes is None else 60 * args.cpu_minutes,
-        init_from=args.init_from,
-    )
-    if summary["stopped"] in ("SIGINT", "SIGTERM"):
-        return 130 if summary["stopped"] == "SIGINT" else 143
-    print(summary["message"])
+    summary = train_vocoder(config, args.data, args.run_dir, init_from=args.init_from, **options)
+    return _finished(summary)
 
 
 def _predict_mels(args):

@@ -37,8 +37,9 @@ MAX_LOG_MEL = 4.0
 class Vocoder(keras.layers.Layer):
     """Log-mel `[batch, frames, num_mels]` to float32 waveforms `[batch, samples]`.
 
-    Subclasses implement `vocode(log_mel, num_frames=None)` and the class method
-    `from_config_dataclass(audio_config, **kwargs)`, and return
+    Subclasses implement `vocode(log_mel, num_frames=None)` (and name in
+    `FEATURE_ARGUMENTS` any feature settings their constructor takes beyond
+    the STFT geometry, for `from_config_dataclass`), and return
     `samples_for_frames(frames)` samples for `frames` input frames. The layer
     always computes in float32: its dtype defaults to `"float32"` whatever the
     global policy (FFTs have no float16 kernels, and waveforms need the
@@ -71,6 +72,30 @@ class Vocoder(keras.layers.Layer):
         self.frame_step = frame_step
         self.min_log_mel = min_log_mel
         self.max_log_mel = max_log_mel
+
+    @classmethod
+    def from_config_dataclass(cls, audio_config, **kwargs):
+        """Builds the vocoder for the features of an `mmae.config.AudioConfig`.
+
+        Passes the STFT geometry and the log floor; a subclass that needs more
+        of the features names them in `FEATURE_ARGUMENTS`.
+        """
+        if not audio_config.center:
+            raise ValueError(f"{cls.__name__} needs features made with center=True.")
+        features = {name: getattr(audio_config, name) for name in cls.FEATURE_ARGUMENTS}
+        return cls(
+            sample_rate=audio_config.sample_rate,
+            fft_length=audio_config.fft_length,
+            frame_length=audio_config.frame_length,
+            frame_step=audio_config.frame_step,
+            num_mels=audio_config.num_mels,
+            min_log_mel=math.log(audio_config.log_floor),
+            **features,
+            **kwargs,
+        )
+
+    # `AudioConfig` fields a subclass takes besides the STFT geometry.
+    FEATURE_ARGUMENTS = ()
 
     def samples_for_frames(self, num_frames):
         """Waveform length for `num_frames` mel frames: `max(0, (num_frames - 1) * frame_step)`.

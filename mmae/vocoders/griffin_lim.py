@@ -49,7 +49,6 @@ Example:
 TensorShape([2, 15872])
 """
 
-import math
 
 import keras
 import tensorflow as tf
@@ -158,24 +157,7 @@ class GriffinLim(Vocoder):
             # bin or two wide and the matrix is poorly conditioned.
             self._mel_pseudo_inverse = tf.cast(tf.linalg.pinv(mel_matrix), tf.float32)
 
-    @classmethod
-    def from_config_dataclass(cls, audio_config, **kwargs):
-        """Builds the vocoder for the features of an `mmae.config.AudioConfig`."""
-        if not audio_config.center:
-            raise ValueError("GriffinLim needs features made with center=True.")
-        return cls(
-            sample_rate=audio_config.sample_rate,
-            fft_length=audio_config.fft_length,
-            frame_length=audio_config.frame_length,
-            frame_step=audio_config.frame_step,
-            num_mels=audio_config.num_mels,
-            lower_edge_hertz=audio_config.lower_edge_hertz,
-            upper_edge_hertz=audio_config.upper_edge_hertz,
-            mel_scale=audio_config.mel_scale,
-            power=audio_config.power,
-            min_log_mel=math.log(audio_config.log_floor),
-            **kwargs,
-        )
+    FEATURE_ARGUMENTS = ("lower_edge_hertz", "upper_edge_hertz", "mel_scale", "power")
 
     def vocode(self, log_mel, num_frames=None):
         return self.griffin_lim(self.linear_magnitude(log_mel), num_frames)

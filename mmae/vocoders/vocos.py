@@ -181,21 +181,6 @@ class Vocos(Vocoder):
             self._window = centred_window(frame_length, fft_length)
             self._basis_real, self._basis_imag = inverse_dft_basis(self._window.numpy(), fft_length)
 
-    @classmethod
-    def from_config_dataclass(cls, audio_config, **kwargs):
-        """Builds the vocoder for the features of an `mmae.config.AudioConfig`."""
-        if not audio_config.center:
-            raise ValueError("Vocos needs features made with center=True.")
-        return cls(
-            sample_rate=audio_config.sample_rate,
-            fft_length=audio_config.fft_length,
-            frame_length=audio_config.frame_length,
-            frame_step=audio_config.frame_step,
-            num_mels=audio_config.num_mels,
-            min_log_mel=math.log(audio_config.log_floor),
-            **kwargs,
-        )
-
     def build(self, input_shape=None):
         shape = (None, None, self.num_mels)
         self.embed.build(shape)
