@@ -18,10 +18,11 @@ EXPECTED = [
     "02_train_cross_modal_autoencoder.ipynb",
     "03_synthesize_and_export.ipynb",
     "04_colab_tpu_training.ipynb",
+    "05_train_a_vocoder.ipynb",
 ]
 
 
-def test_the_four_tutorials_are_there():
+def test_the_five_tutorials_are_there():
     assert [os.path.basename(path) for path in NOTEBOOKS] == EXPECTED
 
 
