@@ -265,12 +265,13 @@ def test_gan_losses_and_stages():
 
 
 def test_train_vocoder_trains_resumes_and_speaks(audio_data, tmp_path):
+    from mmae.training.vocoder import train_vocoder, vocoder_config
+
     run_dir = str(tmp_path / "vocoder")
-    sets = [arg for item in TRAIN_OVERRIDES for arg in ("--set", item)]
-    first = run_mmae(
-        "train-vocoder", "--data", audio_data, "--run-dir", run_dir, "--steps", "2", *sets
-    )
-    assert first.returncode == 0, first.stderr
+    config = vocoder_config(audio_data, overrides=TRAIN_OVERRIDES)
+    first = train_vocoder(config, audio_data, run_dir, max_steps=2, progress=False)
+    assert first["step"] == 2 and first["stopped"] == "max_steps"
+    # The command resumes with the run's stored config (no --set needed).
     second = run_mmae("train-vocoder", "--data", audio_data, "--run-dir", run_dir, "--quiet")
     assert second.returncode == 0, second.stderr
     assert "Trained to step 4" in second.stdout
