@@ -1,19 +1,34 @@
 """Reruns every benchmark of the project, then rewrites the README's results tables.
 
-    .venv/bin/python -m bench                      # everything: about 3 hours on 2 cores
+    .venv/bin/python -m bench                      # everything: about 3.5 hours on 2 cores
     .venv/bin/python -m bench --only vocoder synthesis
     .venv/bin/python -m bench --quick              # each benchmark's smoke mode, to a temp dir
 
 Each benchmark runs in its own Python process, one after another, so none
-times another's start-up or shares the CPU with it. The quality study needs
-the 1,600-clip flite corpus; it is built and prepared first when missing
-(`data/make_corpus.py`, `mmae prepare`). A full run ends with
-`bench.summary`, which rewrites the tables in README.md from
-bench/results/*.json. Long runs resume: rerunning the same command
+times another's start-up or shares the CPU with it. The quality study and
+the training benchmark need the 1,600-clip flite corpus of the slt voice,
+the neural vocoder's quality benchmark (`vocoder_quality`) that one and the
+rms voice's; they are built and prepared first when missing
+(`data/make_corpus.py`, `mmae prepare --set data.store_audio=true`: the
+vocoder's rows need the recordings, the acoustic benchmarks ignore them).
+A full run ends with `bench.summary`, which rewrites the tables in README.md
+from bench/results/*.json. Long runs resume: rerunning the same command
 continues the quality study where it stopped.
+
+`vocoder_quality` measures the vocoder run `runs/vocoder2v`, which this
+command does not make: `bash scripts/make_bundled_vocoder.sh` does (about 2.5
+hours of both cores from nothing; it also packs the bundled vocoder into
+mmae/assets/ again, and it cannot run while a training holds the run).
+Without that run's checkpoints `python -m bench` stops before starting
+anything, with that command in its message; `--only` without
+`vocoder_quality` needs no run. The vocoder quality benchmark may run
+while the vocoder still trains: it measures the newest checkpoint. `--quick`
+leaves out the two studies of trained models (`quality`, `vocoder_quality`).
 """
 
 import argparse
+import glob
+import json
 import os
 import subprocess
 import sys
@@ -21,9 +36,25 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORPUS = os.path.join("corpora", "slt1600")
-PREPARED = os.path.join("prepared", "slt1600")
-BENCHMARKS = ("data", "train", "vocoder", "synthesis", "quality")
+BENCHMARKS = (
+    "data",
+    "train",
+    "vocoder",
+    "synthesis",
+    "quality",
+    "vocoder_architecture",
+    "vocoder_quality",
+)
+# Built and prepared when missing: {voice: (corpus, prepared)}, and the benchmarks using each.
+VOICES = {
+    "slt": (os.path.join("corpora", "slt1600"), os.path.join("prepared", "slt1600")),
+    "rms": (os.path.join("corpora", "rms1600"), os.path.join("prepared", "rms1600")),
+}
+VOICES_OF = {"train": ("slt",), "quality": ("slt",), "vocoder_quality": ("slt", "rms")}
+# The benchmarks that read the recordings stored in the prepared records.
+NEED_RECORDINGS = ("vocoder_quality",)
+PREPARED = VOICES["slt"][1]
+VOCODER_RUN = os.path.join("runs", "vocoder2v")
 
 
 def commands(quick, out_dir):
@@ -36,30 +67,66 @@ def commands(quick, out_dir):
             "train": [[python, "-m", "bench.train_bench", "--quick", *out]],
             "vocoder": [[python, "-m", "bench.vocoder_bench", "--quick", *out]],
             "synthesis": [[python, "-m", "bench.synthesis_bench", "--quick", *out]],
+            "vocoder_architecture": [
+                [python, "-m", "bench.vocoder_architecture_bench", "--quick", *out]
+            ],
         }
+    voices = [f"{voice}={prepared}" for voice, (_, prepared) in VOICES.items()]
     return {
         "data": [[python, "-m", "bench.data_bench"]],
         "train": [[python, "-m", "bench.train_bench", "--data", PREPARED]],
         "vocoder": [[python, "-m", "bench.vocoder_bench"]],
         "synthesis": [[python, "-m", "bench.synthesis_bench"]],
         "quality": [[python, "-m", "bench.quality_bench", "--data", PREPARED, "--minutes", "30"]],
+        "vocoder_architecture": [[python, "-m", "bench.vocoder_architecture_bench"]],
+        "vocoder_quality": [
+            [python, "-m", "bench.vocoder_quality_bench", "--run", VOCODER_RUN]
+            + ["--voices", *voices]
+        ],
     }
 
 
-def corpus_commands():
-    """The commands that build and prepare the quality corpus, if it is missing."""
+def corpus_commands(voice, recordings=True):
+    """The commands that build and prepare a voice's 1,600-clip corpus, as far as it is missing.
+
+    Always prepared with the recordings; with `recordings`, a directory
+    prepared without them is prepared again.
+    """
     python = sys.executable
+    corpus, prepared = VOICES[voice]
     steps = []
-    if not os.path.exists(os.path.join(REPO, CORPUS, "metadata.csv")):
+    if not os.path.exists(os.path.join(REPO, corpus, "metadata.csv")):
         steps.append(
-            [python, "data/make_corpus.py", CORPUS, "--num-clips", "1600", "--voices", "slt"]
+            [python, "data/make_corpus.py", corpus, "--num-clips", "1600", "--voices", voice]
             + ["--skip-first", "260", "--format", "flac"]
         )
-    if not os.path.exists(os.path.join(REPO, PREPARED, "dataset.json")):
+    info = os.path.join(REPO, prepared, "dataset.json")
+    exists = os.path.exists(info)
+    if not exists or (recordings and not _stores_audio(info)):
         steps.append(
-            [python, "-m", "mmae.cli", "prepare", CORPUS, PREPARED, "--config", "flite16k"]
+            [python, "-m", "mmae.cli", "prepare", corpus, prepared, "--config", "flite16k"]
+            + ["--set", "data.store_audio=true"]
+            + (["--overwrite"] if exists else [])
         )
     return steps
+
+
+def _stores_audio(dataset_json):
+    with open(dataset_json, encoding="utf-8") as f:
+        return bool(json.load(f)["config"]["data"].get("store_audio"))
+
+
+def missing_prerequisites(names):
+    """What the chosen benchmarks need and this command does not make, with how to make it."""
+    if "vocoder_quality" not in names:
+        return []
+    if glob.glob(os.path.join(REPO, VOCODER_RUN, "checkpoints", "ckpt-*.index")):
+        return []
+    return [
+        f"vocoder_quality measures the vocoder run {VOCODER_RUN}, which has no checkpoint: "
+        "make it first with `bash scripts/make_bundled_vocoder.sh` (about 2.5 hours of both "
+        "cores), or leave vocoder_quality out (--only ...)."
+    ]
 
 
 def main(argv=None):
@@ -73,10 +140,18 @@ def main(argv=None):
     out_dir = args.out or (tempfile.mkdtemp(prefix="mmae-bench-") if args.quick else None)
     plan = commands(args.quick, out_dir)
     names = [name for name in (args.only or BENCHMARKS) if name in plan]
-    if not args.quick and {"train", "quality"} & set(names):
-        # The training benchmark and the quality study share the flite corpus.
-        first = next(name for name in names if name in ("train", "quality"))
-        plan[first] = corpus_commands() + plan[first]
+    missing = missing_prerequisites(names)
+    if missing:
+        parser.exit(2, "".join(f"[bench] {line}\n" for line in missing))
+    if not args.quick:
+        # Each corpus is built by the first benchmark that uses it.
+        recordings = {v for name in names if name in NEED_RECORDINGS for v in VOICES_OF[name]}
+        built = set()
+        for name in names:
+            voices = [voice for voice in VOICES_OF.get(name, ()) if voice not in built]
+            built.update(voices)
+            steps = [step for v in voices for step in corpus_commands(v, v in recordings)]
+            plan[name] = steps + plan[name]
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     timings = {}
     for name in names:

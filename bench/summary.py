@@ -18,12 +18,32 @@ RESULTS = os.path.join(REPO, "bench", "results")
 README = os.path.join(REPO, "README.md")
 START, END = "<!-- bench:summary:start -->", "<!-- bench:summary:end -->"
 REGIMES = ("joint", "separate", "self_supervised", "seed_baseline")
+BENCHMARKS = (
+    "data_bench",
+    "train_bench",
+    "vocoder_bench",
+    "synthesis_bench",
+    "quality_bench",
+    "vocoder_architecture_bench",
+    "vocoder_quality_bench",
+)
+# The neural vocoder's held-out voices, and its rows in each voice's table.
+VOCODER_VOICES = ("slt", "rms")
+VOCODER_ROWS = (
+    ("recordings", "the recordings"),
+    ("griffin_lim", "Griffin-Lim copy-synthesis (true mel)"),
+    ("vocoder", "neural vocoder copy-synthesis (true mel)"),
+    ("tts_griffin_lim", "text to speech with Griffin-Lim"),
+    ("tts_vocoder", "text to speech with the neural vocoder"),
+)
+# Which of the quality bench's `targets` a row answers to, when the row does not carry it.
+VOCODER_TARGET_ROWS = {"vocoder": "copy_synthesis", "tts_vocoder": "text_to_speech"}
 
 
 def load_results(results_dir=RESULTS):
     """{benchmark name: its JSON} for every results file present."""
     results = {}
-    for name in ("data_bench", "train_bench", "vocoder_bench", "synthesis_bench", "quality_bench"):
+    for name in BENCHMARKS:
         path = os.path.join(results_dir, f"{name}.json")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -32,7 +52,7 @@ def load_results(results_dir=RESULTS):
 
 
 def render(results):
-    """The Markdown of the summary: a quality table, then a speed table."""
+    """The Markdown of the summary: quality, speed, then the neural vocoder's tables."""
     return "\n".join(
         [
             START,
@@ -41,6 +61,10 @@ def render(results):
             *_quality(results.get("quality_bench")),
             "",
             *_speed(results),
+            "",
+            *_neural_vocoder(
+                results.get("vocoder_quality_bench"), results.get("vocoder_architecture_bench")
+            ),
             END,
         ]
     )
@@ -208,6 +232,267 @@ def _speed(results):
     if missing:
         lines += ["", "Missing results: " + ", ".join(missing) + "."]
     return lines
+
+
+def _neural_vocoder(quality, architecture):
+    """The neural vocoder's part: a quality table per voice, then its speed."""
+    if quality:
+        blocks = [[_vocoder_heading(quality)]]
+        voices = quality.get("voices") or {}
+        for voice in _vocoder_voices(quality):
+            blocks.append(_vocoder_voice_table(voice, voices.get(voice), quality))
+        blocks.append(_vocoder_notes(quality))
+    else:
+        blocks = [
+            [
+                "**Neural vocoder**: `bench/results/vocoder_quality_bench.json` is missing "
+                "(`python -m bench --only vocoder_quality`)."
+            ]
+        ]
+    speed = (quality or {}).get("speed") or {}
+    speed_rows = _vocoder_speed_rows(quality) if quality else []
+    if architecture:
+        speed_rows.append(_architecture_row(architecture))
+    if speed_rows:
+        source = (
+            f"{speed['seconds_per_item']:.1f} s log-mels of `{speed['voice']}`, median of "
+            f"{speed['repeats']} passes; "
+            if {"methods", "seconds_per_item", "voice", "repeats"} <= set(speed)
+            else ""
+        )
+        blocks.append(
+            [
+                f"Speed of the neural vocoder ({source}this 2-core CPU; ratios measured "
+                "within one run):",
+                "",
+                "| what | measured | compared with |",
+                "|---|---|---|",
+                *speed_rows,
+            ]
+        )
+    if quality and "methods" not in speed:
+        reason = f"skipped ({_cell(speed['skipped'])})" if "skipped" in speed else "not measured"
+        blocks.append([f"Neural vocoder speed: {reason}."])
+    if not architecture:
+        blocks.append(["Missing results: vocoder_architecture_bench."])
+    return [line for block in blocks for line in ["", *block]][1:]
+
+
+def _vocoder_heading(quality):
+    vocoder = quality.get("vocoder") or {}
+    hours = vocoder.get("training_cpu_hours")
+    if hours is None:
+        trained = "training CPU-hours not recorded"
+    else:
+        trained = f"{hours:.2f} training CPU-hours"
+        if vocoder.get("training_cpu_hours_extrapolated"):
+            trained += " (extrapolated past the last logged step)"
+    name = vocoder.get("name", "?")
+    run = quality.get("run")
+    where = f"`{run}` at {name}" if run and vocoder.get("step") is not None else f"`{name}`"
+    clips = (quality.get("settings") or {}).get("clips_per_voice")
+    held_out = f"the first {clips} held-out clips" if clips else "held-out clips"
+    smoke = "; a `--quick` smoke run, not the benchmark's numbers" if quality.get("quick") else ""
+    return (
+        f"**Neural vocoder** ({where}, {trained}; {held_out} of each voice, which neither "
+        f"it nor the bundled acoustic model trained on; transcribed by PocketSphinx, "
+        f"naturalness by DNSMOS{smoke}):"
+    )
+
+
+def _vocoder_voices(quality):
+    """The expected voices first (named as missing when absent), then any others."""
+    voices = quality.get("voices") or {}
+    return [*VOCODER_VOICES, *(voice for voice in voices if voice not in VOCODER_VOICES)]
+
+
+def _vocoder_voice_table(name, voice, quality):
+    if not voice:
+        return [f"Voice `{name}`: not in the results."]
+    count = len(voice.get("clip_ids") or [])
+    lines = [
+        f"Voice `{name}` ({count} clips, {_number(voice.get('audio_s'), 1)} s of speech):",
+        "",
+        "| speech | WER | DNSMOS OVRL | DNSMOS SIG | OVRL / recordings | WER / recordings "
+        "| target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    rows = voice.get("rows") or {}
+    for key, title in VOCODER_ROWS:
+        row = rows.get(key)
+        if row is None:
+            continue
+        lines.append(
+            f"| {title} | {_number(row.get('wer'))} | {_number(row.get('dnsmos_ovrl'), 2)} | "
+            f"{_number(row.get('dnsmos_sig'), 2)} | {_number(row.get('dnsmos_ovrl_ratio'), 2)} | "
+            f"{_number(row.get('wer_ratio'), 2)} | {_verdict(key, row, quality)} |"
+        )
+    return lines
+
+
+def _verdict(key, row, quality):
+    """'met' or 'not met', with the target, of a row the quality targets apply to."""
+    target = row.get("target")
+    if target is None:
+        if key not in VOCODER_TARGET_ROWS:
+            return "–"
+        target = (quality.get("targets") or {}).get(VOCODER_TARGET_ROWS[key])
+        if not target:
+            return "–"
+    ovrl = f"OVRL >= {target['dnsmos_ovrl_ratio_min']:g}x"
+    wer = f"WER <= {target['wer_ratio_max']:g}x"
+    if "pass" not in target:
+        return f"not judged ({ovrl}, {wer})"
+    if target["pass"]:
+        return f"met ({ovrl}, {wer})"
+    parts = [
+        f"{text}: {'met' if target.get(flag) else 'missed'}"
+        for text, flag in ((ovrl, "dnsmos_ovrl_pass"), (wer, "wer_pass"))
+    ]
+    return f"not met ({'; '.join(parts)})"
+
+
+def _vocoder_notes(quality):
+    targets = quality.get("targets") or {}
+    copy, tts = targets.get("copy_synthesis"), targets.get("text_to_speech")
+    lines = []
+    if copy and tts:
+        lines.append(
+            f"Targets, as ratios to the recordings' scores on the same clips: copy-synthesis "
+            f"DNSMOS OVRL at least {copy['dnsmos_ovrl_ratio_min']:g}x and WER at most "
+            f"{copy['wer_ratio_max']:g}x, text to speech {tts['dnsmos_ovrl_ratio_min']:g}x and "
+            f"{tts['wer_ratio_max']:g}x (WER / recordings is – where the recordings' WER is 0: "
+            "the target then asks for WER 0)."
+        )
+    curves = {
+        name: voice.get("curve") or [] for name, voice in (quality.get("voices") or {}).items()
+    }
+    points = [point for curve in curves.values() for point in curve]
+    if points:
+        hours = [p["training_cpu_hours"] for p in points if p.get("training_cpu_hours") is not None]
+        span = f" ({min(hours):.2f} to {max(hours):.2f} training CPU-hours)" if hours else ""
+        verdicts = []
+        for name, curve in curves.items():
+            met = next((p for p in curve if p.get("meets_copy_synthesis_targets")), None)
+            verdicts.append(
+                f"`{name}` first met at {met['checkpoint']} "
+                f"({_number(met.get('training_cpu_hours'), 2)} CPU-hours)"
+                if met
+                else f"`{name}` not met at any"
+            )
+        checkpoints = max(len(curve) for curve in curves.values())
+        lines.append(
+            f"Copy-synthesis targets on the curve's {checkpoints} checkpoints{span}: "
+            f"{'; '.join(verdicts)}."
+        )
+    lines.append(
+        "The curves against training CPU-hours are in "
+        "[bench/results/vocoder_quality_bench.png](bench/results/vocoder_quality_bench.png)."
+    )
+    return [" ".join(lines)]
+
+
+def _vocoder_speed_rows(quality):
+    speed = quality.get("speed") or {}
+    methods = speed.get("methods")
+    if not methods:
+        return []
+    verdicts = quality.get("verdicts") or {}
+    targets = quality.get("targets") or {}
+    rows = []
+    for batch in targets.get("vocoder_faster_than_griffin_lim_at_batch", (1, 16)):
+        neural, griffin_lim = (
+            methods.get(f"vocoder/batch{batch}"),
+            methods.get(f"griffin_lim/batch{batch}"),
+        )
+        if not neural or not griffin_lim:
+            continue
+        speedup = neural.get("speedup_vs_griffin_lim")
+        passed = verdicts.get(f"speed/vocoder_vs_griffin_lim_batch{batch}", {}).get(
+            "pass", speedup is not None and speedup > 1
+        )
+        rows.append(
+            f"| neural vocoder alone, batch {batch} | {neural['x_real_time']:.0f}x real time | "
+            f"Griffin-Lim {griffin_lim['x_real_time']:.0f}x: {_number(speedup, 2)}x faster "
+            f"(target faster: {'met' if passed else 'not met'}) |"
+        )
+    target = targets.get("end_to_end_x_real_time_min")
+    goal = f"target {target:g}x" if target is not None else "–"
+    end_to_end = methods.get("saved_model_end_to_end/batch1")
+    saved_model = speed.get("saved_model") or {}
+    title = "text to waveform, SavedModel with the neural vocoder, batch 1"
+    if end_to_end:
+        passed = verdicts.get("speed/saved_model_end_to_end_batch1", {}).get(
+            "pass", target is not None and end_to_end["x_real_time"] >= target
+        )
+        verdict = f": {'met' if passed else 'not met'}" if target is not None else ""
+        rows.append(f"| {title} | {end_to_end['x_real_time']:.0f}x real time | {goal}{verdict} |")
+    else:
+        failure = saved_model.get("error", "not measured")
+        rows.append(f"| {title} | failed: {_cell(failure)} | {goal} |")
+    tflite = speed.get("tflite_vocoder") or {}
+    method = methods.get("tflite_vocoder/batch1")
+    if "error" in tflite or not method:
+        failure = tflite.get("error", "not measured")
+        rows.append(f"| TFLite vocoder, batch 1 | failed: {_cell(failure)} | – |")
+    else:
+        size = f", {tflite['bytes'] / 1e6:.1f} MB" if tflite.get("bytes") else ""
+        difference = tflite.get("relative_l2_difference_vs_tf")
+        compared = [f"Griffin-Lim: {_number(method.get('speedup_vs_griffin_lim'), 2)}x faster"]
+        if difference is not None:
+            compared.append(f"{difference:.1e} relative L2 from TensorFlow's output")
+        rows.append(
+            f"| TFLite vocoder ({tflite.get('ops', '?')} ops), batch 1 | "
+            f"{method['x_real_time']:.0f}x real time{size} | {'; '.join(compared)} |"
+        )
+    return rows
+
+
+def _architecture_row(architecture):
+    """Vocos against HiFi-GAN V3: inference and training-step time, parameters."""
+    entries = architecture.get("architectures") or {}
+    vocos, hifigan = entries.get("vocos"), entries.get("hifigan_v3")
+    title = "Vocos against HiFi-GAN V3 (architecture benchmark, random weights)"
+    if architecture.get("quick"):
+        title += ", a `--quick` smoke run"
+    if not vocos or not hifigan:
+        return f"| {title} | not measured | – |"
+    batches = (architecture.get("inference") or {}).get("batch_sizes", [])
+    speeds = [
+        f"{vocos[f'infer_batch{b}']['x_real_time']:.0f}x (batch {b})"
+        for b in batches
+        if f"infer_batch{b}" in vocos
+    ]
+    measured = [f"Vocos: {_millions(vocos.get('parameters'))} M parameters"]
+    if speeds:
+        measured.append(f"{' and '.join(speeds)} real time")
+    if "train_step" in vocos:
+        measured.append(f"{vocos['train_step']['median_s']:.2f} s per training step")
+    compared = [
+        f"HiFi-GAN V3: {_millions(hifigan.get('parameters'))} M parameters "
+        f"({_number(hifigan.get('parameters_vs_vocos'), 2)}x)"
+    ]
+    ratios = hifigan.get("time_vs_vocos") or {}
+    times = [
+        f"{ratios[f'infer_batch{b}']:.2f}x (batch {b})"
+        for b in batches
+        if f"infer_batch{b}" in ratios
+    ]
+    if times:
+        compared.append(f"{' and '.join(times)} Vocos's inference time")
+    if "train_step" in ratios:
+        compared.append(f"{ratios['train_step']:.2f}x its training step")
+    return f"| {title} | {', '.join(measured)} | {', '.join(compared)} |"
+
+
+def _millions(count):
+    return _number(None if count is None else count / 1e6, 2)
+
+
+def _cell(text, limit=160):
+    """`text` as one table cell: one line, no column breaks, at most `limit` characters."""
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def main(argv=None):

@@ -242,6 +242,8 @@ def test_summary_names_missing_results(tmp_path):
     text = summary.render(summary.load_results(str(tmp_path)))
     assert "quality_bench.json` is missing" in text
     assert "Missing results: data_bench, train_bench, vocoder_bench, synthesis_bench." in text
+    assert "vocoder_quality_bench.json` is missing" in text
+    assert "Missing results: vocoder_architecture_bench." in text
 
 
 def test_quality_study_evaluates_snapshots_and_the_last_checkpoint(tiny_run, tmp_path):
