@@ -81,16 +81,24 @@ def pack_vocoder(run_dir, out_dir, checkpoint=None):
 
     Returns the size of the weights in bytes.
     """
+    config, vocoder = runs.load_vocoder(run_dir, checkpoint)
+    return save_vocoder(config, vocoder, out_dir)
+
+
+def save_vocoder(config, vocoder, out_dir, dtype="float16"):
+    """Writes a vocoder pack: `config.yaml` and the vocoder's weights, as `runs.load_vocoder` reads.
+
+    Returns the size of the weights in bytes.
+    """
     import types
 
     from mmae.weights import save_weights
 
-    config, vocoder = runs.load_vocoder(run_dir, checkpoint)
     os.makedirs(out_dir, exist_ok=True)
     config.save(os.path.join(out_dir, "config.yaml"))
     holder = types.SimpleNamespace(**{runs.VOCODER_PART: vocoder})
     prefix = os.path.join(out_dir, runs.PRETRAINED_WEIGHTS)
-    save_weights(holder, prefix, parts=[runs.VOCODER_PART], dtype="float16")
+    save_weights(holder, prefix, parts=[runs.VOCODER_PART], dtype=dtype)
     return _weights_size(out_dir)
 
 

@@ -153,18 +153,13 @@ def test_resolve_vocoder_falls_back_to_griffin_lim_with_a_warning(monkeypatch, t
 
 def pack_tiny_vocoder(out_dir):
     """A packed (untrained) tiny vocoder for the flite16k features, as `mmae.pretrained` writes it."""
-    import types
-
-    from mmae.runs import PRETRAINED_WEIGHTS, VOCODER_PART
+    from mmae.pretrained import save_vocoder
     from mmae.vocoders import build_vocoder
-    from mmae.weights import save_weights
 
     config = Config.load("flite16k", overrides=[f"vocoder.{k}={v}" for k, v in TINY.items()])
-    os.makedirs(out_dir, exist_ok=True)
-    config.save(os.path.join(out_dir, "config.yaml"))
-    holder = types.SimpleNamespace(**{VOCODER_PART: build_vocoder(config)})
-    save_weights(holder, os.path.join(out_dir, PRETRAINED_WEIGHTS), [VOCODER_PART], "float16")
-    return holder.generator
+    vocoder = build_vocoder(config)
+    save_vocoder(config, vocoder, str(out_dir))
+    return vocoder
 
 
 def test_packed_vocoder_loads_with_its_weights(tmp_path):
@@ -336,17 +331,11 @@ def test_predicted_mels_line_up_and_fine_tuning_starts_from_a_vocoder(tiny_run, 
     overrides += ["vocoder.num_blocks=2", "vocoder.kernel_size=3", "train.steps=1"]
     pack = tmp_path / "pack"
     packed_config = vocoder_config(out_dir, overrides=overrides)
-    os.makedirs(pack)
-    packed_config.save(str(pack / "config.yaml"))
-    import types
-
-    from mmae.runs import PRETRAINED_WEIGHTS, VOCODER_PART
+    from mmae.pretrained import save_vocoder
     from mmae.vocoders import build_vocoder
-    from mmae.weights import save_weights
 
     start = build_vocoder(packed_config)
-    holder = types.SimpleNamespace(**{VOCODER_PART: start})
-    save_weights(holder, str(pack / PRETRAINED_WEIGHTS), [VOCODER_PART])
+    save_vocoder(packed_config, start, str(pack), dtype=None)
     fine_tuned = str(tmp_path / "fine_tuned")
     summary = train_vocoder(packed_config, out_dir, fine_tuned, init_from=str(pack), progress=False)
     assert summary["step"] == 1
