@@ -345,3 +345,18 @@ def test_predicted_mels_line_up_and_fine_tuning_starts_from_a_vocoder(tiny_run, 
     ]
     # One small step from the packed weights, not a fresh initialization.
     assert 0 < max(moved) < 0.01
+
+    # From a run, the discriminators start from the run's too (its newest checkpoint).
+    from mmae.training.vocoder import _initialize
+    from mmae.vocoders.gan import VocoderGAN
+    from mmae.weights import checkpoint_key, weight_paths
+
+    model = VocoderGAN(packed_config)
+    model.build()
+    _initialize(model, packed_config, fine_tuned)
+    reader = tf.train.load_checkpoint(os.path.join(fine_tuned, "checkpoints"))
+    attributes = list(VocoderGAN.PART_ATTRIBUTES.values())
+    loaded = weight_paths(model, attributes)
+    assert {path.split("/")[0] for path in loaded} == set(attributes)
+    for path, variable in loaded.items():
+        np.testing.assert_array_equal(variable.numpy(), reader.get_tensor(checkpoint_key(path)))

@@ -145,7 +145,13 @@ def _initialize(model, config, source):
     if runs.is_vocoder(source) and not tf.io.gfile.exists(
         os.path.join(source, runs.PRETRAINED_WEIGHTS + ".index")
     ):
-        parts = [name for name, part in model.parts.items() if part is not None]
+        # Checkpoints key weights by attribute path ("period_discriminator/..."),
+        # not by the part names the stages use ("mpd").
+        parts = [
+            attribute
+            for attribute in VocoderGAN.PART_ATTRIBUTES.values()
+            if getattr(model, attribute) is not None
+        ]
         runs.restore_weights(model, source, parts=parts)
     else:
         model.generator.set_weights(runs.load_vocoder(source)[1].get_weights())

@@ -69,13 +69,16 @@ class VocoderGAN(keras.Model):
         )
         self.mel = MelSpectrogram.from_config_dataclass(config.audio, dtype="float32", name="mel")
 
+    # {part name (as stages name it): attribute (as checkpoints key its weights)}.
+    PART_ATTRIBUTES = {
+        "generator": "generator",
+        "mpd": "period_discriminator",
+        "mrd": "resolution_discriminator",
+    }
+
     @property
     def parts(self):
-        return {
-            "generator": self.generator,
-            "mpd": self.period_discriminator,
-            "mrd": self.resolution_discriminator,
-        }
+        return {part: getattr(self, attribute) for part, attribute in self.PART_ATTRIBUTES.items()}
 
     @property
     def discriminators(self):
