@@ -10,4 +10,4 @@ export MMAE_NOTEBOOK_SMALL=1
 if [ "$#" -eq 0 ]; then
     set -- tests notebooks
 fi
-exec .venv/bin/python -m pytest -q --nbmake --nbmake-timeout=900 "$@"
+exec .venv/bin/python -m pytest -q --durations=20 --nbmake --nbmake-timeout=900 "$@"
