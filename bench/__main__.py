@@ -15,15 +15,17 @@ A full run ends with `bench.summary`, which rewrites the tables in README.md
 from bench/results/*.json. Long runs resume: rerunning the same command
 continues the quality study where it stopped.
 
-`vocoder_quality` measures the vocoder run `runs/vocoder2v`, which this
-command does not make: `bash scripts/make_bundled_vocoder.sh` does (about 2.5
-hours of both cores from nothing; it also packs the bundled vocoder into
-mmae/assets/ again, and it cannot run while a training holds the run).
-Without that run's checkpoints `python -m bench` stops before starting
-anything, with that command in its message; `--only` without
-`vocoder_quality` needs no run. The vocoder quality benchmark may run
-while the vocoder still trains: it measures the newest checkpoint. `--quick`
-leaves out the two studies of trained models (`quality`, `vocoder_quality`).
+`vocoder_quality` measures the vocoder run `runs/vocoder2v`, and
+`vocoder_finetune` fine-tunes it (on the log-mels of the quality study's
+`joint` run, about 1.2 hours): this command does not make that run. `bash
+scripts/make_bundled_vocoder.sh` does (about 2.5 hours of both cores from
+nothing; it also packs the bundled vocoder into mmae/assets/ again, and it
+cannot run while a training holds the run). Without that run's checkpoints
+`python -m bench` stops before starting anything, with that command in its
+message; `--only` without the two needs no run. The vocoder quality
+benchmark may run while the vocoder still trains: it measures the newest
+checkpoint. `--quick` leaves out the three studies of trained models
+(`quality`, `vocoder_quality`, `vocoder_finetune`).
 """
 
 import argparse
@@ -44,17 +46,25 @@ BENCHMARKS = (
     "quality",
     "vocoder_architecture",
     "vocoder_quality",
+    "vocoder_finetune",
 )
 # Built and prepared when missing: {voice: (corpus, prepared)}, and the benchmarks using each.
 VOICES = {
     "slt": (os.path.join("corpora", "slt1600"), os.path.join("prepared", "slt1600")),
     "rms": (os.path.join("corpora", "rms1600"), os.path.join("prepared", "rms1600")),
 }
-VOICES_OF = {"train": ("slt",), "quality": ("slt",), "vocoder_quality": ("slt", "rms")}
+VOICES_OF = {
+    "train": ("slt",),
+    "quality": ("slt",),
+    "vocoder_quality": ("slt", "rms"),
+    "vocoder_finetune": ("slt", "rms"),
+}
 # The benchmarks that read the recordings stored in the prepared records.
-NEED_RECORDINGS = ("vocoder_quality",)
+NEED_RECORDINGS = ("vocoder_quality", "vocoder_finetune")
 PREPARED = VOICES["slt"][1]
 VOCODER_RUN = os.path.join("runs", "vocoder2v")
+# The quality study's joint run (the bundled acoustic model's recipe, with its aligner).
+ACOUSTIC_RUN = os.path.join("bench", "work", "quality", "joint")
 
 
 def commands(quick, out_dir):
@@ -82,6 +92,10 @@ def commands(quick, out_dir):
         "vocoder_quality": [
             [python, "-m", "bench.vocoder_quality_bench", "--run", VOCODER_RUN]
             + ["--voices", *voices]
+        ],
+        "vocoder_finetune": [
+            [python, "-m", "bench.vocoder_finetune_bench", "--acoustic-run", ACOUSTIC_RUN]
+            + ["--vocoder-run", VOCODER_RUN, "--data", PREPARED, "--other-voice", VOICES["rms"][1]]
         ],
     }
 
@@ -118,15 +132,26 @@ def _stores_audio(dataset_json):
 
 def missing_prerequisites(names):
     """What the chosen benchmarks need and this command does not make, with how to make it."""
-    if "vocoder_quality" not in names:
-        return []
-    if glob.glob(os.path.join(REPO, VOCODER_RUN, "checkpoints", "ckpt-*.index")):
-        return []
-    return [
-        f"vocoder_quality measures the vocoder run {VOCODER_RUN}, which has no checkpoint: "
-        "make it first with `bash scripts/make_bundled_vocoder.sh` (about 2.5 hours of both "
-        "cores), or leave vocoder_quality out (--only ...)."
-    ]
+    missing = []
+    vocoder_users = [name for name in ("vocoder_quality", "vocoder_finetune") if name in names]
+    if vocoder_users and not glob.glob(
+        os.path.join(REPO, VOCODER_RUN, "checkpoints", "ckpt-*.index")
+    ):
+        missing.append(
+            f"{' and '.join(vocoder_users)} start from the vocoder run {VOCODER_RUN}, which has "
+            "no checkpoint: make it first with `bash scripts/make_bundled_vocoder.sh` (about 2.5 "
+            "hours of both cores), or leave them out (--only ...)."
+        )
+    if (
+        "vocoder_finetune" in names
+        and "quality" not in names
+        and not glob.glob(os.path.join(REPO, ACOUSTIC_RUN, "checkpoints", "ckpt-*.index"))
+    ):
+        missing.append(
+            f"vocoder_finetune fine-tunes on the log-mels of the acoustic run {ACOUSTIC_RUN}, "
+            "which the quality study makes: add quality to --only."
+        )
+    return missing
 
 
 def main(argv=None):

@@ -26,6 +26,7 @@ BENCHMARKS = (
     "quality_bench",
     "vocoder_architecture_bench",
     "vocoder_quality_bench",
+    "vocoder_finetune_bench",
 )
 # The neural vocoder's held-out voices, and its rows in each voice's table.
 VOCODER_VOICES = ("slt", "rms")
@@ -65,6 +66,8 @@ def render(results):
             *_neural_vocoder(
                 results.get("vocoder_quality_bench"), results.get("vocoder_architecture_bench")
             ),
+            "",
+            *_vocoder_finetune(results.get("vocoder_finetune_bench")),
             END,
         ]
     )
@@ -276,6 +279,82 @@ def _neural_vocoder(quality, architecture):
     if not architecture:
         blocks.append(["Missing results: vocoder_architecture_bench."])
     return [line for block in blocks for line in ["", *block]][1:]
+
+
+# The fine-tuning study's vocoders, as its rows name them, and how the table calls them.
+FINETUNE_VOCODERS = (
+    ("base", "the base vocoder (the bundled one's run)"),
+    ("true_mels", "control: fine-tuned as long on the true log-mels"),
+    ("predicted", "fine-tuned on the acoustic model's log-mels"),
+)
+
+
+def _vocoder_finetune(finetune):
+    """Text to speech with and without fine-tuning, and what it costs on true log-mels."""
+    if not finetune:
+        return [
+            "**Vocoder fine-tuning**: `bench/results/vocoder_finetune_bench.json` is missing "
+            "(`python -m bench --only vocoder_finetune`)."
+        ]
+    voices = finetune["voices"]
+    slt = voices["slt"]["rows"]
+    runs = finetune["fine_tuning"]
+    hours = [r["training_cpu_hours"] for r in runs.values() if r.get("training_cpu_hours")]
+    cost = f", {max(hours):.2f} CPU-hours each" if hours else ""
+    smoke = "; a `--quick` smoke run, not the benchmark's numbers" if finetune.get("quick") else ""
+    lines = [
+        f"**Vocoder fine-tuning** (`bench.vocoder_finetune_bench`: "
+        f"{finetune['settings']['steps']} adversarial steps{cost}, from `{finetune['vocoder_run']}` "
+        f"on the slt corpus, for the acoustic run `{finetune['acoustic_run']}`; "
+        f"{len(voices['slt']['clip_ids'])} held-out slt clips{smoke}):",
+        "",
+        "| slt text to speech through | WER | DNSMOS OVRL | DNSMOS SIG |",
+        "|---|---:|---:|---:|",
+        f"| Griffin-Lim | {_number(slt['tts_griffin_lim']['wer'])} | "
+        f"{_number(slt['tts_griffin_lim']['dnsmos_ovrl'], 2)} | "
+        f"{_number(slt['tts_griffin_lim']['dnsmos_sig'], 2)} |",
+    ]
+    for name, label in FINETUNE_VOCODERS:
+        row = slt[f"tts_{name}"]
+        lines.append(
+            f"| {label} | {_number(row['wer'])} | {_number(row['dnsmos_ovrl'], 2)} | "
+            f"{_number(row['dnsmos_sig'], 2)} |"
+        )
+    for name, label in (
+        ("bundled_tts_base", "the bundled acoustic model through the base vocoder"),
+        ("bundled_tts_predicted", "the bundled acoustic model through the fine-tuned vocoder"),
+    ):
+        if name in slt:
+            row = slt[name]
+            lines.append(
+                f"| {label} | {_number(row['wer'])} | {_number(row['dnsmos_ovrl'], 2)} | "
+                f"{_number(row['dnsmos_sig'], 2)} |"
+            )
+    recordings = slt["recordings"]
+    lines.append(
+        f"| (the recordings) | {_number(recordings['wer'])} | "
+        f"{_number(recordings['dnsmos_ovrl'], 2)} | {_number(recordings['dnsmos_sig'], 2)} |"
+    )
+    names = list(voices)
+    lines += [
+        "",
+        "| copy-synthesis (true log-mels) through | "
+        + " | ".join(f"{voice} WER | {voice} DNSMOS OVRL" for voice in names)
+        + " |",
+        "|---|" + "---:|---:|" * len(names),
+    ]
+    for name, label in (*FINETUNE_VOCODERS, ("recordings", "(the recordings)")):
+        key = name if name == "recordings" else f"copy_{name}"
+        cells = []
+        for voice in names:
+            row = voices[voice]["rows"][key]
+            cells += [_number(row["wer"]), _number(row["dnsmos_ovrl"], 2)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Plot: [bench/results/vocoder_finetune_bench.png](bench/results/vocoder_finetune_bench.png).",
+    ]
+    return lines
 
 
 def _vocoder_heading(quality):

@@ -244,6 +244,7 @@ def test_summary_names_missing_results(tmp_path):
     assert "Missing results: data_bench, train_bench, vocoder_bench, synthesis_bench." in text
     assert "vocoder_quality_bench.json` is missing" in text
     assert "Missing results: vocoder_architecture_bench." in text
+    assert "vocoder_finetune_bench.json` is missing" in text
 
 
 def test_quality_study_evaluates_snapshots_and_the_last_checkpoint(tiny_run, tmp_path):
