@@ -298,7 +298,15 @@ def _difference(a, b):
 # --------------------------------------------------------------------------
 # Report
 
-ROWS = ("recordings", "tts_griffin_lim", "tts_base", "tts_true_mels", "tts_predicted")
+ROWS = (
+    "recordings",
+    "tts_griffin_lim",
+    "tts_base",
+    "tts_true_mels",
+    "tts_predicted",
+    "bundled_tts_base",
+    "bundled_tts_predicted",
+)
 COPY_ROWS = ("copy_base", "copy_true_mels", "copy_predicted")
 
 
@@ -348,7 +356,7 @@ def notes(results):
 
 def plot(results, path):
     plt = pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    figure, axes = plt.subplots(1, 3, figsize=(19, 5), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
     slt = results["voices"]["slt"]["rows"]
     figure.suptitle(
         f"Vocoder fine-tuned on the acoustic model's log-mels ({results['settings']['steps']} "
@@ -357,14 +365,21 @@ def plot(results, path):
         fontsize=10.5,
     )
     names = [r for r in ROWS if r in slt]
-    colors = ["#4c72b0", "#8c8c8c", "#dd8452", "#937860", "#55a868"][: len(names)]
+    colors = ["#4c72b0", "#8c8c8c", "#dd8452", "#937860", "#55a868", "#dd8452", "#55a868"]
+    colors = colors[: len(names)]
+    labels = [n.replace("bundled_tts_", "bundled\n").replace("tts_", "") for n in names]
     for ax, key, title in (
         (axes[0], "wer", "slt text to speech: WER (lower is better)"),
         (axes[1], "dnsmos_ovrl", "slt text to speech: DNSMOS OVRL (higher is better)"),
     ):
         values = [slt[n][key] or 0.0 for n in names]
-        ax.bar(range(len(names)), values, color=colors)
-        ax.set_xticks(range(len(names)), [n.replace("tts_", "") for n in names], fontsize=8.5)
+        ax.bar(
+            range(len(names)),
+            values,
+            color=colors,
+            hatch=["//" if n.startswith("bundled") else "" for n in names],
+        )
+        ax.set_xticks(range(len(names)), labels, fontsize=8)
         for x, value in enumerate(values):
             ax.text(x, value, f"{value:.3f}", ha="center", va="bottom", fontsize=8)
         ax.set_title(title, fontsize=10)
