@@ -273,22 +273,19 @@ def _run_record(run_dir, data_dir):
 
 def with_and_without(rows):
     """The text-to-speech differences the fine-tuning makes, against the base and the control."""
-    differences = {}
-    for reference in ("base", "true_mels"):
-        fine, other = rows["tts_predicted"], rows[f"tts_{reference}"]
-        differences[f"predicted_vs_{reference}"] = {
-            "wer": round(fine["wer"] - other["wer"], 4),
-            "dnsmos_ovrl": _difference(fine["dnsmos_ovrl"], other["dnsmos_ovrl"]),
-            "dnsmos_sig": _difference(fine["dnsmos_sig"], other["dnsmos_sig"]),
+    pairs = {
+        "predicted_vs_base": ("tts_predicted", "tts_base"),
+        "predicted_vs_true_mels": ("tts_predicted", "tts_true_mels"),
+        "bundled_model_predicted_vs_base": ("bundled_tts_predicted", "bundled_tts_base"),
+    }
+    return {
+        name: {
+            key: _difference(rows[fine][key], rows[other][key])
+            for key in ("wer", "dnsmos_ovrl", "dnsmos_sig")
         }
-    if "bundled_tts_predicted" in rows:
-        fine, other = rows["bundled_tts_predicted"], rows["bundled_tts_base"]
-        differences["bundled_model_predicted_vs_base"] = {
-            "wer": round(fine["wer"] - other["wer"], 4),
-            "dnsmos_ovrl": _difference(fine["dnsmos_ovrl"], other["dnsmos_ovrl"]),
-            "dnsmos_sig": _difference(fine["dnsmos_sig"], other["dnsmos_sig"]),
-        }
-    return differences
+        for name, (fine, other) in pairs.items()
+        if fine in rows and other in rows
+    }
 
 
 def _difference(a, b):
