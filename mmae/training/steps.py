@@ -73,7 +73,11 @@ def make_train_step(model, stage, optimizers, strategy, clip_norm, jit_compile, 
             finite = tf.logical_and(finite, values.pop("finite"))
             prefix = f"{update.update.key}/" if several else ""
             outputs.update({prefix + name: value for name, value in values.items()})
-        frames = tf.reduce_sum(tf.cast(batch["num_frames"], tf.float32))
+        # Throughput in mel frames; a batch without them (words) counts examples.
+        if "num_frames" in batch:
+            frames = tf.reduce_sum(tf.cast(batch["num_frames"], tf.float32))
+        else:
+            frames = tf.cast(_batch_size(batch), tf.float32)
         context = tf.distribute.get_replica_context()
         return {**outputs, "finite": finite, "frames": context.all_reduce(SUM, frames)}
 
@@ -149,7 +153,7 @@ def make_eval_step(model, stage, strategy, names):
     """`eval_step(batch, step)`: the stage's losses summed over clips, and the clip count."""
 
     def replica_eval(batch, step):
-        count = tf.shape(batch["num_frames"])[0]
+        count = _batch_size(batch)
         weight = tf.cast(count, tf.float32)
 
         def weighted_losses():
@@ -186,3 +190,8 @@ def _apply_if(condition, apply):
         tf.cond(condition, lambda: strategy.extended.call_for_each_replica(apply), lambda: None)
 
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(condition,))
+
+
+def _batch_size(batch):
+    # Every value of a batch has the examples as its first dimension.
+    return tf.shape(next(iter(batch.values())))[0]

@@ -415,7 +415,8 @@ class Trainer:
 
     def _display(self, step):
         arrays = self.model.display(self.example)
-        self.tensorboard.examples(step, arrays, int(self.example["num_frames"][0]))
+        frames = self.example.get("num_frames")
+        self.tensorboard.examples(step, arrays, None if frames is None else int(frames[0]))
 
     def _to_audio(self, log_mel):
         if hasattr(self.model, "mel_to_audio"):
@@ -483,7 +484,7 @@ def _run_config(config, run_dir):
         f"{s}.{k}: the run has {getattr(getattr(stored, s), k)!r}, "
         f"given {getattr(getattr(config, s), k)!r}"
         for s, k in changed
-        if s in ("model", "vocoder") or k in FEATURE_KEYS.get(s, ())
+        if s in ("model", "vocoder", "g2p") or k in FEATURE_KEYS.get(s, ())
     ]
     if fixed:
         raise IncompatibleConfigError(

@@ -18,14 +18,13 @@ Example:
 >>> summary = train_vocoder(config, "prepared/slt1600", "runs/vocoder")
 """
 
-import copy
 import os
 
 import tensorflow as tf
 
-from mmae.config import Config, _read_mapping, _resolve_source
-from mmae.datasets.prepare import load_dataset_info
+from mmae.config import Config
 from mmae.datasets.segments import make_segment_dataset
+from mmae.training.presets import layered_config
 from mmae.training.regimes import Stage, Update
 from mmae.training.trainer import train
 from mmae.vocoders.gan import VocoderGAN
@@ -41,21 +40,12 @@ def vocoder_config(data_dir, preset=None, overrides=(), run_dir=None):
     Args:
         data_dir: a prepared directory (its `dataset.json` holds its config).
         preset: a preset name or YAML/JSON file of `train:` and `vocoder:`
-            settings (any section may appear; later wins). Default: the
-            stored config of the run in `run_dir` if there is one (a resume),
-            else `DEFAULT_PRESET`.
+            settings. Default: the stored config of the run in `run_dir` if
+            there is one (a resume), else `DEFAULT_PRESET`.
         overrides: `"section.key=value"` strings.
         run_dir: the run directory, to resume with its stored config.
     """
-    stored = os.path.join(str(run_dir), "config.yaml") if run_dir else None
-    if preset is None and stored and tf.io.gfile.exists(stored):
-        return Config.load(stored, overrides=overrides)
-    values = copy.deepcopy(load_dataset_info(data_dir)["config"])
-    preset = preset or DEFAULT_PRESET
-    layer = _read_mapping(_resolve_source(str(preset)))
-    for section, settings in layer.items():
-        values.setdefault(section, {}).update(settings or {})
-    return Config.from_dict(values).with_overrides(overrides)
+    return layered_config(data_dir, DEFAULT_PRESET, preset, overrides, run_dir)
 
 
 def vocoder_stages(config):
