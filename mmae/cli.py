@@ -41,6 +41,7 @@ def main(argv=None):
 _RESUME_HINTS = {
     "prepare": "Finished shards are kept; run the same command again to resume.",
     "train": "Checkpoints are kept; run the same command again to resume from the last one.",
+    "train-g2p": "Checkpoints are kept; run the same command again to resume.",
     "train-vocoder": "Checkpoints are kept; run the same command again to resume.",
 }
 
@@ -219,6 +220,56 @@ def build_parser():
     )
     train_vocoder.set_defaults(run=_train_vocoder)
 
+    prepare_lexicon = commands.add_parser(
+        "prepare-lexicon",
+        help="phonemize a general English vocabulary with espeak-ng: the lexicon and G2P data",
+        description="Build the pronunciation lexicon of the text frontend (WordNet's words, "
+        "their inflections and context forms, read by espeak-ng) and split its words into "
+        "train and held-out TSVs for `mmae train-g2p`. Needs espeak-ng, phonemizer and "
+        "wordnet-base (scripts/setup.sh installs them).",
+    )
+    prepare_lexicon.add_argument("out", help="output directory")
+    prepare_lexicon.add_argument(
+        "--config",
+        default="flite16k",
+        help="preset or YAML/JSON file whose text: section names the phoneme symbol set and "
+        "espeak-ng voice (default: flite16k, the bundled model's)",
+    )
+    prepare_lexicon.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set text.language=en-gb (repeatable)",
+    )
+    prepare_lexicon.set_defaults(run=_prepare_lexicon)
+
+    train_g2p = commands.add_parser(
+        "train-g2p",
+        help="train the grapheme-to-phoneme model on a prepared lexicon, or resume --run-dir",
+        description="Train the learned G2P (letters to phonemes, CTC) that reads words "
+        "outside the lexicon, on a directory made by `mmae prepare-lexicon`. Validation logs "
+        "its phoneme and word error rates on the held-out words. Rerunning on the same "
+        "--run-dir resumes from its last checkpoint.",
+    )
+    _add_run_arguments(train_g2p, data_help="a directory made by `mmae prepare-lexicon`")
+    train_g2p.add_argument(
+        "--config",
+        default=None,
+        help="G2P preset or YAML/JSON file of train: and g2p: settings (default: g2p; a "
+        "resumed run keeps its own)",
+    )
+    train_g2p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set train.steps=2000 (repeatable)",
+    )
+    train_g2p.set_defaults(run=_train_g2p)
+
     predict_mels = commands.add_parser(
         "predict-mels",
         help="rewrite prepared data with an acoustic run's teacher-forced log-mels",
@@ -275,8 +326,8 @@ def build_parser():
     export.add_argument(
         "--data",
         default=None,
-        help="the run's prepared data: its transcripts join the phoneme lexicon and check "
-        "the in-graph text frontend",
+        help="the run's prepared data: its transcripts check the in-graph text frontend "
+        "against the Python tokenizer",
     )
     export.add_argument("--checkpoint", default=None, help="a checkpoint instead of the latest")
     export.add_argument("--tflite", default=None, metavar="PATH", help="also write this .tflite")
@@ -455,6 +506,26 @@ def _train_vocoder(args):
     config = vocoder_config(args.data, args.config, args.overrides, run_dir=args.run_dir)
     summary = train_vocoder(config, args.data, args.run_dir, init_from=args.init_from, **options)
     return _finished(summary)
+
+
+def _prepare_lexicon(args):
+    from mmae.datasets.words import prepare_lexicon
+
+    info = prepare_lexicon(args.out, _load_config(args))
+    splits = info["splits"]
+    print(
+        f"Wrote {args.out}: a lexicon of {info['lexicon']['entries']} entries "
+        f"({info['lexicon']['seconds']:.0f} s), {splits['train']['num_clips']} train and "
+        f"{splits['validation']['num_clips']} held-out words."
+    )
+
+
+def _train_g2p(args):
+    from mmae.training.g2p import g2p_config, train_g2p
+
+    options = _run_options(args)
+    config = g2p_config(args.data, args.config, args.overrides, run_dir=args.run_dir)
+    return _finished(train_g2p(config, args.data, args.run_dir, **options))
 
 
 def _predict_mels(args):

@@ -225,6 +225,32 @@ class VocoderConfig:
 
 
 @dataclasses.dataclass
+class G2PConfig:
+    """The learned grapheme-to-phoneme model (`mmae train-g2p`, `mmae.text.g2p`).
+
+    Transformer blocks read the letters, each letter's state is repeated
+    `upsample` times, more blocks read that, and a CTC head emits phoneme symbols, so a word is transcribed
+    in one pass (no decoding loop) inside any graph.
+    """
+
+    dim: int = 192
+    # Blocks at the letter rate, then after the upsampling.
+    num_layers: int = 4
+    upsampled_layers: int = 1
+    num_heads: int = 4
+    kernel_size: int = 3
+    ffn_multiplier: int = 2
+    upsample: int = 3
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        if self.upsample < 2:
+            raise ValueError(
+                "g2p.upsample must be >= 2: CTC needs room for a blank between repeats."
+            )
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """How batches are formed and how the model is optimized."""
 
@@ -301,6 +327,7 @@ class Config:
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     vocoder: VocoderConfig = dataclasses.field(default_factory=VocoderConfig)
+    g2p: G2PConfig = dataclasses.field(default_factory=G2PConfig)
 
     def to_dict(self):
         return dataclasses.asdict(self)

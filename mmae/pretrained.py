@@ -24,7 +24,13 @@ packs a `mmae train-vocoder` run (its generator, in float16, and its config;
 
     synthesizer = mmae.Synthesizer.from_pretrained()      # or from_run(RUN)
 
-loads it (`mmae.runs.load_pretrained`). `mmae synthesize` uses it when no
+loads it (`mmae.runs.load_pretrained`).
+
+    python -m mmae.pretrained --g2p-run RUN --lexicon DIR --out mmae/assets/frontend_en-us
+
+packs the phoneme text frontend: the lexicon of `mmae prepare-lexicon DIR`,
+the G2P of `mmae train-g2p --run-dir RUN` (float16) and its held-out error
+rates (`mmae.runs.load_frontend` reads it). `mmae synthesize` uses it when no
 `--run` is given.
 """
 
@@ -56,6 +62,26 @@ def path_of(name=DEFAULT):
     if not runs.is_pretrained(path):
         raise FileNotFoundError(
             f"No pretrained model {name!r}; bundled: {', '.join(available()) or 'none'}."
+        )
+    return path
+
+
+def frontend_path(language):
+    """The bundled text frontend pack of an espeak-ng voice ("en-us").
+
+    Raises:
+        FileNotFoundError: none is bundled for `language`; the message says how to make one.
+    """
+    path = os.path.join(ASSETS, f"frontend_{language}")
+    if not runs.is_frontend(path):
+        bundled = sorted(
+            n[len("frontend_") :] for n in os.listdir(ASSETS) if n.startswith("frontend_")
+        )
+        raise FileNotFoundError(
+            f"No text frontend is bundled for language {language!r} (bundled: "
+            f"{', '.join(bundled) or 'none'}). Make one: mmae prepare-lexicon DIR --set "
+            f"text.language={language}; mmae train-g2p --data DIR --run-dir RUN; python -m "
+            f"mmae.pretrained --g2p-run RUN --lexicon DIR --out {path}"
         )
     return path
 
@@ -100,6 +126,50 @@ def save_vocoder(config, vocoder, out_dir, dtype="float16"):
     prefix = os.path.join(out_dir, runs.PRETRAINED_WEIGHTS)
     save_weights(holder, prefix, parts=[runs.VOCODER_PART], dtype=dtype)
     return _weights_size(out_dir)
+
+
+def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
+    """Writes a text frontend pack: the lexicon, the G2P (float16), its config and report.
+
+    Returns the size of the pack in bytes.
+    """
+    import shutil
+
+    import tensorflow as tf
+
+    from mmae.config import Config
+    from mmae.datasets.words import LEXICON_FILE
+    from mmae.text.g2p import G2P
+    from mmae.weights import save_weights
+
+    config = Config.load(os.path.join(g2p_run, "config.yaml"))
+    g2p = G2P.from_config_section(config.text.symbols, config.g2p, name="g2p")
+    g2p.build()
+    loaded = runs.restore_weights(g2p, checkpoint or g2p_run)
+    os.makedirs(out_dir, exist_ok=True)
+    config.save(os.path.join(out_dir, "config.yaml"))
+    save_weights(g2p, os.path.join(out_dir, runs.PRETRAINED_WEIGHTS), dtype="float16")
+    shutil.copyfile(
+        os.path.join(lexicon_dir, LEXICON_FILE), os.path.join(out_dir, runs.FRONTEND_LEXICON)
+    )
+    validation = [
+        row
+        for row in runs.read_metrics(g2p_run, "validation")
+        if row["step"] <= runs.checkpoint_step(loaded)
+    ]
+    with open(os.path.join(lexicon_dir, "dataset.json"), encoding="utf-8") as f:
+        lexicon_info = json.load(f)
+    report = {
+        "checkpoint": os.path.basename(loaded),
+        "g2p_parameters": int(sum(tf.size(v).numpy() for v in g2p.weights)),
+        "held_out_words": lexicon_info["splits"]["validation"]["num_clips"],
+        "train_words": lexicon_info["splits"]["train"]["num_clips"],
+        "validation": validation[-1] if validation else None,
+        "lexicon": lexicon_info.get("lexicon"),
+    }
+    with open(os.path.join(out_dir, runs.FRONTEND_REPORT), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+    return sum(os.path.getsize(os.path.join(out_dir, name)) for name in os.listdir(out_dir))
 
 
 def convert(path):
@@ -147,6 +217,10 @@ def main(argv=None):
     action.add_argument(
         "--vocoder-run", metavar="RUN", help="a `mmae train-vocoder` run to pack (with --out)"
     )
+    action.add_argument(
+        "--g2p-run", metavar="RUN", help="a `mmae train-g2p` run to pack (with --lexicon, --out)"
+    )
+    parser.add_argument("--lexicon", help="with --g2p-run: a `mmae prepare-lexicon` directory")
     parser.add_argument("--out", help="the pretrained model directory to write")
     parser.add_argument("--checkpoint", default=None, help="a checkpoint prefix (default: latest)")
     args = parser.parse_args(argv)
@@ -155,7 +229,13 @@ def main(argv=None):
         print(f"Converted {args.convert} (weights: {size / 1e6:.1f} MB).")
         return
     if not args.out:
-        parser.error("--run and --vocoder-run need --out")
+        parser.error("--run, --vocoder-run and --g2p-run need --out")
+    if args.g2p_run:
+        if not args.lexicon:
+            parser.error("--g2p-run needs --lexicon")
+        size = pack_frontend(args.g2p_run, args.lexicon, args.out, args.checkpoint)
+        print(f"Wrote {args.out} ({size / 1e6:.1f} MB).")
+        return
     if args.vocoder_run:
         size = pack_vocoder(args.vocoder_run, args.out, args.checkpoint)
         print(f"Wrote {args.out} (weights: {size / 1e6:.1f} MB).")

@@ -35,10 +35,12 @@ __all__ = [
     "checkpoint_step",
     "checkpoints",
     "is_pretrained",
+    "is_frontend",
     "is_vocoder",
     "load",
     "load_pretrained",
     "load_run",
+    "load_frontend",
     "load_vocoder",
     "read_jsonl",
     "read_metrics",
@@ -106,6 +108,8 @@ def is_vocoder(path):
     """Whether `path` is a packed vocoder or a vocoder training run (`mmae train-vocoder`)."""
     if not tf.io.gfile.exists(os.path.join(path, "config.yaml")) or is_pretrained(path):
         return False
+    if is_frontend(path):
+        return False
     if tf.io.gfile.exists(os.path.join(path, PRETRAINED_WEIGHTS + ".index")):
         return True
     for prefix in checkpoints(os.path.join(path, "checkpoints")):
@@ -148,6 +152,42 @@ class _VocoderHolder:
 
     def __init__(self, generator):
         setattr(self, VOCODER_PART, generator)
+
+
+# A text frontend pack (`python -m mmae.pretrained --g2p-run`): the lexicon
+# beside the G2P's config and weights.
+FRONTEND_LEXICON = "lexicon.tsv.gz"
+FRONTEND_REPORT = "report.json"
+
+
+def is_frontend(path):
+    """Whether `path` is a packed text frontend (lexicon and G2P)."""
+    return all(
+        tf.io.gfile.exists(os.path.join(path, name))
+        for name in ("config.yaml", FRONTEND_LEXICON, PRETRAINED_WEIGHTS + ".index")
+    )
+
+
+def load_frontend(path):
+    """`(config, lexicon, g2p)` of a packed text frontend.
+
+    Raises:
+        FileNotFoundError: `path` is not a frontend pack.
+    """
+    from mmae.text.g2p import G2P
+    from mmae.text.lexicon import PhonemeLexicon
+
+    if not is_frontend(path):
+        raise FileNotFoundError(
+            f"{path} is not a text frontend (a directory packed by "
+            "`python -m mmae.pretrained --g2p-run RUN --lexicon DIR`)."
+        )
+    config = Config.load(os.path.join(path, "config.yaml"))
+    g2p = G2P.from_config_section(config.text.symbols, config.g2p, name="g2p")
+    g2p.build()
+    load_weights(g2p, os.path.join(path, PRETRAINED_WEIGHTS))
+    lexicon = PhonemeLexicon.load(os.path.join(path, FRONTEND_LEXICON))
+    return config, lexicon, g2p
 
 
 def load_pretrained(path):

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Makes the bundled phoneme text frontend (mmae/assets/frontend_en-us) again,
+# from nothing: the pronunciation lexicon of WordNet's words read by espeak-ng
+# (`mmae prepare-lexicon`, about a minute), the G2P model trained on its words
+# (`mmae train-g2p`, mmae/configs/g2p.yaml: 10,000 steps, about an hour of
+# both cores), then both packed, the G2P in float16, with its held-out error
+# rates in report.json.
+#
+#   bash scripts/make_bundled_frontend.sh
+#
+# Every step resumes: rerun after an interruption (the run keeps its
+# checkpoints in runs/g2p).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if [[ ! -f prepared/lexicon/dataset.json ]]; then
+  .venv/bin/mmae prepare-lexicon prepared/lexicon
+fi
+.venv/bin/mmae train-g2p --data prepared/lexicon --run-dir runs/g2p
+.venv/bin/python -m mmae.pretrained --g2p-run runs/g2p --lexicon prepared/lexicon \
+  --out mmae/assets/frontend_en-us
