@@ -10,7 +10,7 @@
 
 The SavedModel holds the whole synthesizer in TensorFlow ops: the in-graph
 text frontend (`mmae.text.graph_frontend`: normalization, tokenization and,
-for phoneme runs, a pronunciation lexicon), the acoustic model's
+for phoneme runs, the bundled pronunciation lexicon and G2P model), the acoustic model's
 `synthesize_mel` with as many frames as the predicted durations need, and
 the vocoder (the bundled neural one by default, `vocoder=` chooses) with
 per-item lengths. It follows `Synthesizer`: a
@@ -42,7 +42,7 @@ Signatures (input `text`: `tf.string [batch]`, except `acoustic`):
 Next to `saved_model.pb` and `variables/`, the export directory has the run's
 `config.yaml` and `export.json`: the config, sample rate, sizes, export time,
 what the in-graph normalizer covers and, for phoneme runs, the lexicon's
-statistics.
+size.
 
 TensorFlow Serving
 ------------------
@@ -288,7 +288,7 @@ def _check_model(model, run_dir):
 
 
 def _transcripts(data_dir):
-    """The transcripts of a prepared directory (its plan.json), for the phoneme lexicon."""
+    """The transcripts of a prepared directory (its plan.json), to check the frontend on."""
     path = os.path.join(data_dir, "plan.json")
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{data_dir} is not a prepared dataset (no plan.json).")
@@ -311,7 +311,6 @@ def export_saved_model(
     checkpoint=None,
     data_dir=None,
     texts=(),
-    words=(),
     overwrite=False,
     lexicon=None,
     vocoder="auto",
@@ -324,13 +323,13 @@ def export_saved_model(
         out_dir: the export directory (for TensorFlow Serving, a numbered
             version directory such as `models/mmae/1`).
         checkpoint: a checkpoint prefix instead of the run's latest.
-        data_dir: the run's prepared data: its transcripts' words join the
-            phoneme lexicon (phoneme runs), and up to 200 of them measure how
-            often the graph frontend's ids equal the Python tokenizer's.
-        texts: more texts for the same purposes.
-        words: more words for the phoneme lexicon.
+        data_dir: the run's prepared data: up to 200 of its transcripts
+            measure how often the graph frontend's ids equal the Python
+            tokenizer's.
+        texts: more texts for the same purpose.
         overwrite: replace an export already in `out_dir`.
-        lexicon: a ready `PhonemeLexicon` (skips building it).
+        lexicon: a `PhonemeLexicon` instead of the bundled frontend's (words
+            it lacks are spelled).
         vocoder: "auto" (the bundled neural vocoder if it matches the run's
             features, else Griffin-Lim with a warning), "griffin_lim", the
             path of a vocoder run or pack, or a `Vocoder`.
@@ -343,7 +342,7 @@ def export_saved_model(
         ValueError: the run's model cannot synthesize from text.
     """
     from mmae.text import tokenizer_from_config
-    from mmae.text.graph_frontend import GraphFrontend, PhonemeLexicon, agreement
+    from mmae.text.graph_frontend import GraphFrontend, agreement
     from mmae.vocoders import resolve_vocoder
 
     start = time.perf_counter()
@@ -353,10 +352,6 @@ def export_saved_model(
         )
     config, model = _load_model(run_dir, checkpoint)
     texts = list(texts) + (_transcripts(data_dir) if data_dir else [])
-    if config.text.tokenizer == "phonemes" and lexicon is None:
-        lexicon = PhonemeLexicon.build(
-            config.text.symbols, config.text.language, texts=texts, words=words
-        )
     frontend = GraphFrontend.from_config(config.text, lexicon=lexicon)
     vocoder = resolve_vocoder(vocoder, config.audio)
     module = SpeechSynthesisModule(
@@ -411,8 +406,9 @@ def export_saved_model(
         "normalizer": _normalizer_summary(),
         "config": config.to_dict(),
     }
-    if lexicon is not None:
-        summary["lexicon"] = lexicon.stats
+    if frontend.tokenizer == "phonemes":
+        summary["lexicon_entries"] = frontend.lexicon_size
+        summary["g2p"] = frontend.g2p is not None
     if texts:
         traced = signatures["tokenize"]
 

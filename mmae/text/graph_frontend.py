@@ -45,63 +45,46 @@ tests/test_export.py (every rule above, other scripts, emoji, numbers from 0
 to 10^15 against num2words) the normalized text, and so the ids, equal
 `normalize_text` and `CharacterTokenizer`'s exactly.
 
-Phonemes: the graph cannot run espeak-ng, so `PhonemeLexicon.build`
-phonemizes a vocabulary when the frontend is built, with the project's own
-`PhonemeTokenizer` (same voice and settings): a general English word list
-(every single-word lemma, irregular form and gloss word of WordNet 3.0, about
-105k words, from the Debian package `wordnet-base`), about 80k regular
-inflections of WordNet's lemmas (plurals, -ed, -ing, -ly), number words and
-the words of the normalizer's tables, plus the words of any texts given
-(the run's transcripts). Word-by-word lookup loses espeak-ng's cross-word
-context, so the lexicon also keeps the forms that change next to another
-word (measured with carrier phrases, kept only where they differ): before a
-consonant and before a vowel ("the" is "ðə" or "ðɪ"; "a" is "ɐ", where alone
-it is the letter "ˈeɪ"; "ɚ" links with "ɹ"), after another word (function
-words), and the pairs of function words that espeak-ng reads as one word
-("of the" -> "ʌvðə"; "to be" only before another word). The graph splits the
-normalized text at phonemizer's punctuation marks (which it keeps as they
-are), looks every word up in its context, and joins the forms with spaces. A
-word not in the lexicon is read as a known stem plus "s" ("licensor's"),
-hyphenated words part by part, and anything else spelled with letter names
-("gpl" -> "dʒˌiːpˌiːˈɛl", as espeak-ng spells acronyms).
+Phonemes: the graph cannot run espeak-ng, so it reads a text frontend pack
+(`mmae.runs.load_frontend`; the one for en-us is bundled, made by
+scripts/make_bundled_frontend.sh): a pronunciation lexicon that
+`mmae.text.lexicon.PhonemeLexicon.build` phonemized with the project's own
+`PhonemeTokenizer` (WordNet's words and inflections, about 190k entries with
+the context forms of function words and the word pairs espeak-ng joins),
+and a learned grapheme-to-phoneme model (`mmae.text.g2p.G2P`) trained on
+the lexicon's words. The graph splits the normalized text at phonemizer's
+punctuation marks (which it keeps as they are), looks every word up in its
+context, and joins the forms with spaces. A word not in the lexicon is read
+as a known stem plus "s" ("licensor's"), hyphenated words part by part, a
+part the lexicon lacks by the G2P, and a part with no vowel letter (an
+acronym: "gpl") with letter names, as espeak-ng spells it ("dʒˌiːpˌiːˈɛl").
+The pack adds about 4 MB to a SavedModel.
 
-Building the lexicon phonemizes about 380k short lines: 14 s on a 2-core
-machine that was busy with other work; it adds about 6 MB to a SavedModel.
-
-Agreement with `PhonemeTokenizer`, exact equality of all ids of a text,
-measured: 98.1% (255 of 260) on the sentences of data/sample, whose words
-all come from WordNet glosses (none is out of the lexicon); 83% (84 of 101)
-and 86% (36 of 42) on sentences from texts outside WordNet (the GNU GPL v3;
-the Apache 2.0 and Mozilla 2.0 licenses, in /usr/share/common-licenses), in
-which 0.5% of words are out of the lexicon. What still differs: espeak-ng's
-phrase-level stress ("so much" -> "sˈoʊ mˌʌtʃ" where the words alone give
-"sˌoʊ mˈʌtʃ"), homographs ("use", "permit": noun or verb), a linking "ɹ"
-that espeak-ng drops in some phrases, rarer joined word pairs, multiword
-entries ("summa cum laude") and out-of-lexicon words, which espeak-ng reads
-by its letter-to-sound rules where the graph spells them.
+Agreement with `PhonemeTokenizer` (exact equality of all ids of a text) and
+the G2P's error rates on held-out words are measured by
+bench/frontend_bench.py. What still differs from espeak-ng: its phrase-level
+stress ("so much" -> "sˈoʊ mˌʌtʃ" where the words alone give "sˌoʊ mˈʌtʃ"),
+homographs ("use", "permit": noun or verb), a linking "ɹ" that espeak-ng
+drops in some phrases, rarer joined word pairs, multiword entries ("summa
+cum laude") and the G2P's errors on words outside the lexicon.
 """
 
-import collections
 import functools
 import logging
-import os
 import re
-import time
 import unicodedata
 import warnings
 
 import tensorflow as tf
 
 from mmae.text import normalize as _python_normalizer
+from mmae.text.lexicon import PhonemeLexicon, english_words
 from mmae.text.symbols import _PUNCTUATION, EOS, PAD
 
 __all__ = ["GraphFrontend", "PhonemeLexicon", "english_words"]
 
 logger = logging.getLogger(__name__)
 
-WORDNET_DIR = "/usr/share/wordnet"
-_WORDNET_PARTS = ("noun", "verb", "adj", "adv")
-_WORD_RE = re.compile(r"[a-z]+(?:['-][a-z]+)*")
 
 # The digits are matched by ASCII classes in RE2.
 _INTEGER = r"\d{1,3}(?:,\d{3})+|\d+"
@@ -148,10 +131,14 @@ class GraphFrontend(tf.Module):
         tokenizer: "characters" or "phonemes".
         normalize: run the in-graph normalizer first (`TextConfig.normalize`).
         lexicon: a `PhonemeLexicon`, required for "phonemes".
+        g2p: a trained `mmae.text.g2p.G2P` for the words the lexicon lacks
+            (phonemes only); without one they are spelled with letter names.
         name: the module name.
     """
 
-    def __init__(self, symbols, tokenizer="characters", normalize=True, lexicon=None, name=None):
+    def __init__(
+        self, symbols, tokenizer="characters", normalize=True, lexicon=None, g2p=None, name=None
+    ):
         super().__init__(name=name)
         if tokenizer not in ("characters", "phonemes"):
             raise ValueError(f"tokenizer must be 'characters' or 'phonemes', got {tokenizer!r}.")
@@ -175,23 +162,32 @@ class GraphFrontend(tf.Module):
         if lexicon is not None:
             self._lexicon = _table(list(lexicon.entries), list(lexicon.entries.values()), "")
             self._letter_names = tf.constant([lexicon.letters[c] for c in _LETTERS])
+        self.g2p = g2p
 
     @classmethod
-    def from_config(cls, text_config, lexicon=None, texts=(), **lexicon_kwargs):
-        """The frontend of a `TextConfig`; builds the lexicon for phonemes (about 15 s).
+    def from_config(cls, text_config, lexicon=None, g2p=None, pack=None):
+        """The frontend of a `TextConfig`; phonemes read the bundled lexicon and G2P.
 
         Args:
             text_config: the run's `mmae.config.TextConfig`.
-            lexicon: a ready `PhonemeLexicon` (phonemes only).
-            texts: extra texts (the run's transcripts) whose words join the lexicon.
-            **lexicon_kwargs: forwarded to `PhonemeLexicon.build`.
+            lexicon: a `PhonemeLexicon` to use instead of the pack's (phonemes only).
+            g2p: a `G2P` to use with `lexicon` (None: spell unknown words).
+            pack: a text frontend pack directory (default: the one bundled
+                for `text_config.language`, `mmae.pretrained.frontend_path`).
         """
         symbols = text_config.symbols
         if text_config.tokenizer == "phonemes" and lexicon is None:
-            lexicon = PhonemeLexicon.build(
-                symbols, text_config.language, texts=texts, **lexicon_kwargs
+            from mmae import pretrained, runs
+
+            pack_config, lexicon, g2p = runs.load_frontend(
+                pack or pretrained.frontend_path(text_config.language)
             )
-        return cls(symbols, text_config.tokenizer, text_config.normalize, lexicon)
+            if pack_config.text.symbols != symbols:
+                raise ValueError(
+                    f"The text frontend pack writes the symbols {pack_config.text.symbols!r}; "
+                    f"the run reads {symbols!r}."
+                )
+        return cls(symbols, text_config.tokenizer, text_config.normalize, lexicon, g2p)
 
     def __call__(self, texts):
         """Texts [B] -> (token ids int32 [B, T] padded with 0, num_tokens int32 [B]).
@@ -358,11 +354,24 @@ class GraphFrontend(tf.Module):
             tf.where(tf.strings.regex_full_match(stem_form, ".*[ptkfθ]"), "s", "z"),
         )
         parts = tf.strings.split(words, "-")
-        part_found = self._lexicon.lookup(parts.flat_values)
-        spelled = self._spell(parts.flat_values)
+        flat = parts.flat_values
+        part_found = self._lexicon.lookup(flat)
+        spelled = self._spell(flat)
+        if self.g2p is not None:
+            # Only acronyms are spelled: a word with no vowel letter ("gpl").
+            readable = (part_found == "") & tf.strings.regex_full_match(flat, ".*[aeiouy].*")
+            spelled = tf.where(readable, self._transcribe(flat, readable), spelled)
         part_forms = tf.where(part_found != "", part_found, spelled)
         joined = tf.strings.reduce_join(parts.with_flat_values(part_forms), axis=1)
         return tf.where(found != "", found, tf.where(stem_form != "", stem_form + suffix, joined))
+
+    def _transcribe(self, words, selected):
+        """The G2P's phonemes of the `selected` words [W] (bool), "" for the others."""
+        indices = tf.range(tf.size(words))
+        parts = tf.dynamic_partition(words, tf.cast(selected, tf.int32), 2)
+        positions = tf.dynamic_partition(indices, tf.cast(selected, tf.int32), 2)
+        others = tf.fill(tf.shape(parts[0]), "")
+        return tf.dynamic_stitch(positions, [others, self.g2p.transcribe(parts[1])])
 
     def _spell(self, words):
         """Letter names, as espeak-ng spells: secondary stress on all but the last ("ˌeɪbˌiːsˈiː")."""
@@ -717,278 +726,6 @@ def _symbols(text):
     # characters and the ASCII the symbol set lacks are read as spaces.
     text = tf.strings.regex_replace(text, r"[^\x00-\x7f\pL]", " ")
     return tf.strings.regex_replace(text, r"[^a-z!'(),\-.:;? \x{80}-\x{10ffff}]", " ")
-
-
-# -- the pronunciation lexicon ------------------------------------------------------
-
-
-class PhonemeLexicon:
-    """Word (and word pair) -> phoneme symbols, from `PhonemeTokenizer`, for the graph.
-
-    Keys of `entries`:
-
-    - "word": the word alone (also its form at the start or end of a phrase);
-    - "word|c", "word|v": at the start of a phrase, before a word that starts
-      with a consonant or a vowel (only where it differs from "word");
-    - "word|m", "word|mc", "word|mv": the same after another word (only for
-      the function words and where it differs);
-    - "word word|" + one of "", "c", "v", "m", "mc", "mv": a pair that
-      espeak-ng reads as one word in that context ("of the" -> "ʌvðə").
-
-    `letters` holds the letter names for spelling unknown words.
-
-    Args:
-        entries: the dict described above.
-        letters: "a".."z" -> phoneme symbols.
-        stats: how it was built (counts, seconds), for the export report.
-    """
-
-    def __init__(self, entries, letters, stats=None):
-        self.entries = entries
-        self.letters = letters
-        self.stats = dict(stats or {})
-
-    @classmethod
-    def build(
-        cls,
-        symbols,
-        language="en-us",
-        texts=(),
-        words=(),
-        wordnet_dir=WORDNET_DIR,
-        num_frequent_words=150,
-    ):
-        """Phonemizes a general English vocabulary plus the words of `texts` and `words`.
-
-        Args:
-            symbols: the phoneme symbol set (symbols outside it are dropped,
-                as `PhonemeTokenizer` drops them).
-            language: the espeak-ng voice of the run.
-            texts: texts whose words (once normalized) join the vocabulary.
-            words: extra words.
-            wordnet_dir: WordNet 3.0's database (Debian package `wordnet-base`).
-            num_frequent_words: the most frequent WordNet gloss words that
-                join `FUNCTION_WORDS` for the context forms and word pairs.
-
-        Raises:
-            FileNotFoundError: WordNet is not installed.
-        """
-        from mmae.text.normalize import normalize_text
-        from mmae.text.tokenizer import PhonemeTokenizer
-
-        start = time.perf_counter()
-        vocabulary, inflections, frequency = english_words(wordnet_dir)
-        given = set(words)
-        for text in texts:
-            given.update(_WORD_RE.findall(normalize_text(text)))
-        given = {w for w in given if _WORD_RE.fullmatch(w)}
-        vocabulary = sorted(vocabulary | given)
-        inflections = sorted(inflections - set(vocabulary))
-        function_words = set(FUNCTION_WORDS) | {
-            w for w, _ in frequency.most_common(num_frequent_words)
-        }
-        function_words = set(function_words) & set(vocabulary)
-        tokenizer = PhonemeTokenizer(symbols, language=language, normalize=False)
-        lines = 0
-
-        def forms(items, before="", after=""):
-            """Each item's form in a carrier phrase (None where espeak-ng splits or joins it)."""
-            nonlocal lines
-            carried = [f"{before}{item}{after}" for item in items]
-            lines += len(carried)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                encoded = tokenizer.encode_batch(carried, errors="return")
-            expected = len(before.split()) + len(after.split()) + 1
-            results = []
-            for ids in encoded:
-                parts = [] if isinstance(ids, Exception) else tokenizer.decode(ids).split()
-                results.append(parts[len(before.split())] if len(parts) == expected else None)
-            return results
-
-        entries = {}
-        # The carriers: a following word that starts with a consonant ("cat")
-        # or a vowel ("apple"), and a word before ("cat").
-        for word, form in zip(inflections, forms(inflections), strict=True):
-            if form:
-                entries[word] = form
-        alone = dict(zip(vocabulary, forms(vocabulary), strict=True))
-        entries.update((word, form) for word, form in alone.items() if form)
-        # Before another word, espeak-ng changes only some words: function
-        # words and some frequent verbs ("get", "go": stress), compounds
-        # (stress) and words ending in "ɚ" (a linking "ɹ" before a vowel).
-        # Reading all 100k words in context too would double the time for
-        # about 200 more entries.
-        frequent = {w for w, _ in frequency.most_common(10_000)} | function_words
-        in_context = sorted(
-            w
-            for w, form in alone.items()
-            if form and (w in frequent or "-" in w or form.endswith("ɚ"))
-        )
-        for key, after in (("c", " cat"), ("v", " apple")):
-            for word, form in zip(in_context, forms(in_context, after=after), strict=True):
-                if form and form != alone[word]:
-                    entries[f"{word}|{key}"] = form
-        function_words = sorted(function_words)
-        medial = {
-            key: forms(function_words, before="cat ", after=after)
-            for key, after in (("m", ""), ("mc", " cat"), ("mv", " apple"))
-        }
-        for i, word in enumerate(function_words):
-            for key, found in medial.items():
-                plain = entries.get(f"{word}|{key[1:]}", entries.get(word))
-                if found[i] and found[i] != plain:
-                    entries[f"{word}|{key}"] = found[i]
-        # Pairs espeak-ng joins: probed inside phrases, then read in every context.
-        pairs = [f"{a} {b}" for a in function_words for b in function_words]
-        joined = set()
-        for before, after in (("", " cat"), ("cat ", " cat")):
-            found = forms(pairs, before=before, after=after)
-            joined.update(p for p, form in zip(pairs, found, strict=True) if form)
-        joined = sorted(joined)
-        contexts = [("", "", ""), ("c", "", " cat"), ("v", "", " apple")]
-        contexts += [("m", "cat ", ""), ("mc", "cat ", " cat"), ("mv", "cat ", " apple")]
-        for key, before, after in contexts:
-            for pair, form in zip(joined, forms(joined, before, after), strict=True):
-                if form:
-                    entries[f"{pair}|{key}"] = form
-        letters = {c: form or "" for c, form in zip(_LETTERS, forms(list(_LETTERS)), strict=True)}
-        stats = {
-            "words": len(vocabulary),
-            "inflections": len(inflections),
-            "given_words": len(given),
-            "function_words": len(function_words),
-            "joined_pairs": len(joined),
-            "entries": len(entries),
-            "phonemized_lines": lines,
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        logger.info("Phoneme lexicon: %s", stats)
-        return cls(entries, letters, stats)
-
-
-# Closed-class words, whose pronunciation most depends on their neighbours.
-FUNCTION_WORDS = tuple(
-    """a an the this that these those my your his her its our their some any no every each all
-    both either neither i you he she it we they me him us them myself yourself himself herself
-    itself ourselves themselves who whom whose which what be am is are was were been being have
-    has had having do does did done doing will would shall should can could may might must not
-    and or but nor so yet if then than because as while when where why how whether though
-    although unless until since of to in on at by for with from into onto upon about above below
-    under over between among through during before after against without within along across
-    behind beyond near off out up down around there here very too also just only even one two
-    three more most much many few less least such own same other another don't doesn't didn't
-    can't won't isn't aren't wasn't weren't hasn't haven't hadn't shouldn't wouldn't couldn't
-    i'm you're he's she's it's we're they're i've you've we've they've i'll you'll he'll she'll
-    we'll they'll i'd you'd he'd she'd we'd they'd that's there's what's let's""".split()
-)
-
-
-@functools.lru_cache(maxsize=2)
-def english_words(wordnet_dir=WORDNET_DIR):
-    """A general English word list from WordNet 3.0: (words, inflections, gloss word counts).
-
-    `words`: every single-word lemma and irregular form of WordNet's four
-    parts of speech, every word of its glosses (definitions and usage
-    examples), number words from num2words (cardinals and ordinals to 100,
-    scale words), the words of the normalizer's tables and `FUNCTION_WORDS`.
-    `inflections`: regular forms of the lemmas (noun plurals; verb -s, -ed,
-    -ing; adverbs in -ly from adjectives) that are not in `words`; some are
-    not real words, which costs only space. Lowercase letters with inner
-    apostrophes or hyphens.
-
-    Raises:
-        FileNotFoundError: `wordnet_dir` lacks WordNet's files.
-    """
-    from num2words import num2words
-
-    if not os.path.exists(os.path.join(wordnet_dir, "index.noun")):
-        raise FileNotFoundError(
-            f"No WordNet database in {wordnet_dir}: the phoneme lexicon needs a general English "
-            "word list (sudo apt-get install wordnet-base, or scripts/setup.sh)."
-        )
-
-    def read(name):
-        with open(os.path.join(wordnet_dir, name), encoding="ascii", errors="replace") as f:
-            return f.read().splitlines()
-
-    lemmas = {}
-    words = set()
-    frequency = collections.Counter()
-    for part in _WORDNET_PARTS:
-        lemmas[part] = {
-            line.split(" ", 1)[0].lower() for line in read(f"index.{part}") if line[:1] != " "
-        }
-        words.update(lemmas[part])
-        words.update(w.lower() for line in read(f"{part}.exc") for w in line.split())
-        for line in read(f"data.{part}"):
-            if line[:1] != " " and " | " in line:
-                frequency.update(_WORD_RE.findall(line.split(" | ", 1)[1].lower()))
-    words.update(frequency)
-    numbers = [num2words(i, lang="en") for i in range(101)]
-    numbers += [num2words(i, lang="en", to="ordinal") for i in range(101)]
-    numbers += ["thousand million billion trillion thousandth millionth oh"]
-    norm = _python_normalizer
-    tables = [
-        *norm._TITLES.values(),
-        *norm._TITLES_WITH_PERIOD.values(),
-        *norm._ENDINGS.values(),
-        *norm._ENDINGS_WITH_PERIOD.values(),
-        *norm._SPOKEN_SYMBOLS.values(),
-        *(unit for units in norm._CURRENCY_UNITS.values() for unit in units if unit),
-        "number point minus percent o'clock hundred street saint half halves quarter quarters",
-    ]
-    for text in numbers + tables:
-        words.update(_WORD_RE.findall(text))
-    words.update(_LETTERS)
-    words.update(FUNCTION_WORDS)
-    words = {w for w in words if _WORD_RE.fullmatch(w)}
-    inflections = set()
-    for noun in lemmas["noun"]:
-        inflections.add(_plural_spelling(noun))
-    for verb in lemmas["verb"]:
-        inflections.update(_verb_spellings(verb))
-    for adjective in lemmas["adj"]:
-        inflections.add(_adverb_spelling(adjective))
-    inflections = {w for w in inflections if _WORD_RE.fullmatch(w)} - words
-    return words, inflections, frequency
-
-
-def _plural_spelling(word):
-    if re.search(r"(?:s|x|z|ch|sh)$", word):
-        return word + "es"
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    return word + "s"
-
-
-def _verb_spellings(verb):
-    forms = [_plural_spelling(verb)]
-    # "stop" -> "stopped", "stopping" (short consonant-vowel-consonant verbs).
-    double = re.fullmatch(r"[a-z]*[^aeiou][aeiou][bdgklmnprt]", verb) and len(verb) <= 5
-    stem = verb + verb[-1] if double else verb
-    if verb.endswith("e"):
-        forms += [
-            verb + "d",
-            verb[:-1] + "ing" if not verb.endswith(("ee", "ye", "oe")) else verb + "ing",
-        ]
-    elif re.search(r"[^aeiou]y$", verb):
-        forms += [verb[:-1] + "ied", verb + "ing"]
-    else:
-        forms += [stem + "ed", stem + "ing"]
-        if double:
-            forms += [verb + "ed", verb + "ing"]
-    return forms
-
-
-def _adverb_spelling(adjective):
-    if re.search(r"[^aeiou]y$", adjective):
-        return adjective[:-1] + "ily"
-    if re.search(r"[^aeiou]le$", adjective):
-        return adjective[:-1] + "y"
-    if adjective.endswith("ic"):
-        return adjective + "ally"
-    return adjective + "ly"
 
 
 def agreement(frontend, tokenizer, texts):
