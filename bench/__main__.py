@@ -25,7 +25,9 @@ cannot run while a training holds the run). Without that run's checkpoints
 message; `--only` without the two needs no run. The vocoder quality
 benchmark may run while the vocoder still trains: it measures the newest
 checkpoint. `--quick` leaves out the three studies of trained models
-(`quality`, `vocoder_quality`, `vocoder_finetune`).
+(`quality`, `vocoder_quality`, `vocoder_finetune`). `frontend` measures the
+bundled text frontend against espeak-ng (a few minutes; the King James Bible
+of its second text comes from `sudo apt-get install bible-kjv`).
 """
 
 import argparse
@@ -47,6 +49,7 @@ BENCHMARKS = (
     "vocoder_architecture",
     "vocoder_quality",
     "vocoder_finetune",
+    "frontend",
 )
 # Built and prepared when missing: {voice: (corpus, prepared)}, and the benchmarks using each.
 VOICES = {
@@ -80,6 +83,7 @@ def commands(quick, out_dir):
             "vocoder_architecture": [
                 [python, "-m", "bench.vocoder_architecture_bench", "--quick", *out]
             ],
+            "frontend": [[python, "-m", "bench.frontend_bench", "--quick", *out]],
         }
     voices = [f"{voice}={prepared}" for voice, (_, prepared) in VOICES.items()]
     return {
@@ -97,6 +101,7 @@ def commands(quick, out_dir):
             [python, "-m", "bench.vocoder_finetune_bench", "--acoustic-run", ACOUSTIC_RUN]
             + ["--vocoder-run", VOCODER_RUN, "--data", PREPARED, "--other-voice", VOICES["rms"][1]]
         ],
+        "frontend": [[python, "-m", "bench.frontend_bench"]],
     }
 
 

@@ -27,6 +27,7 @@ BENCHMARKS = (
     "vocoder_architecture_bench",
     "vocoder_quality_bench",
     "vocoder_finetune_bench",
+    "frontend_bench",
 )
 # The neural vocoder's held-out voices, and its rows in each voice's table.
 VOCODER_VOICES = ("slt", "rms")
@@ -68,6 +69,8 @@ def render(results):
             ),
             "",
             *_vocoder_finetune(results.get("vocoder_finetune_bench")),
+            "",
+            *_frontend(results.get("frontend_bench")),
             END,
         ]
     )
@@ -353,6 +356,55 @@ def _vocoder_finetune(finetune):
     lines += [
         "",
         "Plot: [bench/results/vocoder_finetune_bench.png](bench/results/vocoder_finetune_bench.png).",
+    ]
+    return lines
+
+
+def _frontend(frontend):
+    """The G2P on held-out words, and the frontend's ids against espeak-ng's on new text."""
+    if not frontend:
+        return [
+            "**Text frontend**: `bench/results/frontend_bench.json` is missing "
+            "(`python -m bench --only frontend`)."
+        ]
+    held = frontend["held_out_words"]
+    smoke = "; a `--quick` smoke run, not the benchmark's numbers" if frontend.get("quick") else ""
+    reference = frontend["comparison"]["transformer_g2p_cmudict_per_wer"]
+    lines = [
+        f"**Text frontend** (`bench.frontend_bench`, against espeak-ng; {held['words']:,} "
+        f"held-out words{smoke}):",
+        "",
+        "| words outside the lexicon read by | phoneme error rate | without stress marks | "
+        "word error rate |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label in (
+        ("g2p", "the G2P model"),
+        ("spelled_with_letter_names", "letter names (before the G2P)"),
+    ):
+        row = held[key]
+        lines.append(
+            f"| {label} | {_number(row['phoneme_error_rate'])} | "
+            f"{_number(row['phoneme_error_rate_without_stress'])} | "
+            f"{_number(row['word_error_rate'])} |"
+        )
+    lines += [
+        f"| (a Transformer G2P on CMUdict, Yolchuyeva et al. 2019) | {reference[0]:.3f} | – | "
+        f"{reference[1]:.3f} |",
+        "",
+        "| sentences of | sentences | ids equal to espeak-ng's, with the G2P | "
+        "spelling unknown words | words outside the lexicon | spelled (no vowel) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for source, row in frontend["sentences"].items():
+        lines.append(
+            f"| {source} | {row['sentences']} | {_number(row['equal_ids_g2p'])} | "
+            f"{_number(row['equal_ids_spelled'])} | {row['words_outside_lexicon']} of "
+            f"{row['words']:,} | {row['spelled_words']} |"
+        )
+    lines += [
+        "",
+        "Plot: [bench/results/frontend_bench.png](bench/results/frontend_bench.png).",
     ]
     return lines
 

@@ -245,6 +245,7 @@ def test_summary_names_missing_results(tmp_path):
     assert "vocoder_quality_bench.json` is missing" in text
     assert "Missing results: vocoder_architecture_bench." in text
     assert "vocoder_finetune_bench.json` is missing" in text
+    assert "frontend_bench.json` is missing" in text
 
 
 def test_quality_study_evaluates_snapshots_and_the_last_checkpoint(tiny_run, tmp_path):

@@ -1,0 +1,315 @@
+"""The phoneme text frontend against espeak-ng: its G2P on held-out words, its tokens on new text.
+
+Run from the repository root (needs espeak-ng, phonemizer, wordnet-base and,
+for the second text, bible-kjv: `sudo apt-get install bible-kjv`):
+
+    .venv/bin/python -m bench.frontend_bench
+    .venv/bin/python -m bench.frontend_bench --quick      # 300 words, 40 sentences a text
+
+The reference is always espeak-ng through `mmae.text.PhonemeTokenizer`, the
+tokenizer the lexicon and the G2P's training words come from.
+
+1. The G2P model (`mmae.text.g2p`) of the frontend pack (default: the one
+   bundled for en-us) on the held-out words of `mmae prepare-lexicon`
+   (a hash of each word puts about 5% of the lexicon's words aside; the
+   bundled G2P never trained on them). Phoneme error rate (edit distance
+   over phoneme symbols, stress and length marks included, divided by the
+   reference's length), the same without stress marks, and word error rate
+   (any difference). Beside it, what the frontend did before it had a G2P:
+   spelling every unknown word with letter names.
+2. Sentences of texts outside WordNet, whose words the lexicon was not built
+   from: the licenses in /usr/share/common-licenses, and verses of the King
+   James Bible (`bible`, package bible-kjv). For each, the fraction of
+   sentences whose in-graph frontend ids (`GraphFrontend`, traced) equal
+   espeak-ng's exactly, with the G2P and with spelling; how many words are
+   outside the lexicon, and how many of those are spelled (only those
+   without a vowel letter should be).
+3. Speed: ids per second for 1,000 sentences in one batch, the in-graph
+   frontend against `PhonemeTokenizer.encode_batch` (espeak-ng).
+
+Writes bench/results/frontend_bench.json and .png.
+"""
+
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import warnings
+
+from bench.harness import REPO, Benchmark, logger, pyplot, save_figure
+
+LICENSES = "/usr/share/common-licenses"
+# Where scripts/make_bundled_frontend.sh prepares the bundled G2P's words.
+DEFAULT_LEXICON = os.path.join("prepared", "lexicon")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[a-z]+(?:['-][a-z]+)*")
+
+log = logger("frontend_bench")
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--pack",
+        default=None,
+        help="a text frontend pack (default: the bundled one for en-us)",
+    )
+    parser.add_argument(
+        "--lexicon",
+        default=DEFAULT_LEXICON,
+        help="the `mmae prepare-lexicon` directory the G2P was trained from, made there if "
+        "missing (default: prepared/lexicon, as scripts/make_bundled_frontend.sh makes it)",
+    )
+    parser.add_argument(
+        "--sentences", type=int, default=400, help="sentences per text (default: 400)"
+    )
+
+
+def edit_distance(a, b):
+    """Levenshtein distance between two sequences."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def error_rates(pairs):
+    """{phoneme_error_rate, phoneme_error_rate_without_stress, word_error_rate} of (want, got)."""
+
+    def rates(pairs):
+        errors = sum(edit_distance(want, got) for want, got in pairs)
+        return errors / max(sum(len(want) for want, _ in pairs), 1)
+
+    unstressed = [(re.sub("[ˈˌ]", "", w), re.sub("[ˈˌ]", "", g)) for w, g in pairs]
+    return {
+        "phoneme_error_rate": round(rates(pairs), 4),
+        "phoneme_error_rate_without_stress": round(rates(unstressed), 4),
+        "word_error_rate": round(sum(w != g for w, g in pairs) / max(len(pairs), 1), 4),
+    }
+
+
+def license_sentences(limit, seed=0):
+    """Sentences of the license texts, shuffled with `seed`, at most `limit`."""
+    sentences = set()
+    for name in sorted(os.listdir(LICENSES)):
+        path = os.path.join(LICENSES, name)
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = " ".join(f.read().split())
+        sentences.update(s for s in _SENTENCE_END.split(text) if 3 <= len(s.split()) <= 40)
+    return _sample(sentences, limit, seed)
+
+
+def kjv_sentences(limit, seed=0):
+    """Verses of the King James Bible (`bible`), shuffled with `seed`, at most `limit`."""
+    listing = subprocess.run(
+        ["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True
+    ).stdout
+    verses = {line.partition(" ")[2].strip() for line in listing.splitlines()}
+    return _sample({v for v in verses if 3 <= len(v.split()) <= 40}, limit, seed)
+
+
+def _sample(sentences, limit, seed):
+    sentences = sorted(sentences)
+    random.Random(seed).shuffle(sentences)
+    return sentences[:limit]
+
+
+def measure(args):
+    import tensorflow as tf
+
+    from mmae import pretrained, runs
+    from mmae.datasets.words import prepare_lexicon, read_words
+    from mmae.text import PhonemeTokenizer, normalize_text
+    from mmae.text.graph_frontend import GraphFrontend, agreement
+
+    pack = args.pack or pretrained.frontend_path("en-us")
+    config, lexicon, g2p = runs.load_frontend(pack)
+    if not os.path.exists(os.path.join(args.lexicon, "validation.tsv")):
+        log(f"phonemizing the lexicon into {args.lexicon} (about a minute)")
+        prepare_lexicon(args.lexicon, config)
+    held_out = read_words(args.lexicon, "validation")
+    if args.quick:
+        held_out = random.Random(0).sample(held_out, 300)
+    words = [w for w, _ in held_out]
+    log(f"G2P on {len(words)} held-out words")
+    start = time.perf_counter()
+    predicted = [p.decode() for p in g2p.transcribe(tf.constant(words)).numpy()]
+    g2p_seconds = time.perf_counter() - start
+    spelling = GraphFrontend(config.text.symbols, "phonemes", False, lexicon)
+    spelled = [s.decode() for s in spelling._spell(tf.constant(words)).numpy()]
+    results = {
+        "pack": os.path.relpath(pack, REPO),
+        "g2p_report": _read_report(pack),
+        "held_out_words": {
+            "words": len(words),
+            "g2p": {
+                **error_rates(
+                    [(want, got) for (_, want), got in zip(held_out, predicted, strict=True)]
+                ),
+                "words_per_second": round(len(words) / g2p_seconds, 1),
+            },
+            "spelled_with_letter_names": error_rates(
+                [(want, got) for (_, want), got in zip(held_out, spelled, strict=True)]
+            ),
+            "examples": [
+                [word, want, got]
+                for (word, want), got in zip(held_out, predicted, strict=True)
+                if want != got
+            ][:15],
+        },
+    }
+    results["comparison"] = {
+        "note": "Published G2P figures are on CMUdict (human transcriptions, with many "
+        "irregular words), not on espeak-ng's rule-based output, so they only set the scale.",
+        "transformer_g2p_cmudict_per_wer": [0.0523, 0.221],
+        "source": "Yolchuyeva et al., 'Transformer based grapheme-to-phoneme conversion', "
+        "Interspeech 2019 (Transformer 4x4, CMUdict); the reference of DeepPhonemizer's "
+        "README. g2p-en and DeepPhonemizer publish no CMUdict error rates of their own.",
+    }
+    tokenizer = PhonemeTokenizer(config.text.symbols, language=config.text.language)
+    frontends = {
+        "g2p": GraphFrontend(config.text.symbols, "phonemes", True, lexicon, g2p),
+        "spelled": GraphFrontend(config.text.symbols, "phonemes", True, lexicon),
+    }
+    traced = {name: tf.function(f.tokenize, autograph=False) for name, f in frontends.items()}
+    limit = 40 if args.quick else args.sentences
+    texts = {"licenses": license_sentences(limit)}
+    try:
+        texts["kjv"] = kjv_sentences(limit)
+    except FileNotFoundError:
+        log("no `bible` (sudo apt-get install bible-kjv): the licenses only")
+    results["sentences"] = {}
+    for source, sentences in texts.items():
+        log(f"{len(sentences)} sentences of {source}")
+        row = {"sentences": len(sentences)}
+        for name, tokenize in traced.items():
+            rate, mismatches = agreement(tokenize, tokenizer, sentences)
+            row[f"equal_ids_{name}"] = round(rate, 4)
+            if name == "g2p":
+                row["examples"] = [list(m) for m in mismatches[:10]]
+        row.update(_unknown_words(sentences, lexicon, normalize_text))
+        results["sentences"][source] = row
+    results["speed"] = _speed(traced["g2p"], tokenizer, texts, tf)
+    return results
+
+
+def _unknown_words(sentences, lexicon, normalize_text):
+    """Words (and hyphen parts) outside the lexicon, and those without a vowel letter."""
+    words = [w for s in sentences for w in _WORD.findall(normalize_text(s))]
+    unknown = [
+        part
+        for word in words
+        if word not in lexicon.entries
+        for part in word.split("-")
+        if part not in lexicon.entries
+        and not (part.endswith("s") and part.rstrip("'s") in lexicon.entries)
+    ]
+    no_vowel = [w for w in unknown if not re.search("[aeiouy]", w)]
+    return {
+        "words": len(words),
+        "words_outside_lexicon": len(unknown),
+        "spelled_words": len(no_vowel),
+        "outside_lexicon_examples": sorted(set(unknown))[:20],
+        "spelled_examples": sorted(set(no_vowel))[:20],
+    }
+
+
+def _speed(tokenize, tokenizer, texts, tf):
+    sentences = [s for group in texts.values() for s in group]
+    batch = (sentences * (1000 // max(len(sentences), 1) + 1))[:1000]
+    tokenize(tf.constant(batch[:10]))  # trace
+    timings = {}
+    for name, run in (
+        ("graph_frontend", lambda: tokenize(tf.constant(batch))[1].numpy().sum()),
+        ("phoneme_tokenizer_espeak", lambda: _python_tokens(tokenizer, batch)),
+    ):
+        start = time.perf_counter()
+        ids = run()
+        seconds = time.perf_counter() - start
+        timings[name] = {"seconds": round(seconds, 2), "ids_per_second": round(ids / seconds)}
+    return {"sentences": len(batch), **timings}
+
+
+def _python_tokens(tokenizer, batch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoded = tokenizer.encode_batch(batch, errors="return")
+    return sum(len(ids) for ids in encoded if not isinstance(ids, Exception))
+
+
+def _read_report(pack):
+    import json
+
+    path = os.path.join(pack, "report.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def plot(results, path):
+    plt = pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    held = results["held_out_words"]
+    names = ["G2P", "letter names"]
+    rows = [held["g2p"], held["spelled_with_letter_names"]]
+    keys = ["phoneme_error_rate", "word_error_rate"]
+    for i, key in enumerate(keys):
+        values = [row[key] for row in rows]
+        bars = left.bar([x + 0.4 * i for x in range(len(names))], values, width=0.4, label=key)
+        left.bar_label(bars, fmt="%.3f", fontsize=8)
+    left.set_xticks([x + 0.2 for x in range(len(names))], names)
+    left.set_title(f"{held['words']} held-out words vs espeak-ng")
+    left.legend(fontsize=8)
+    sources = list(results["sentences"])
+    for i, name in enumerate(["g2p", "spelled"]):
+        values = [results["sentences"][s][f"equal_ids_{name}"] for s in sources]
+        bars = right.bar(
+            [x + 0.4 * i for x in range(len(sources))],
+            values,
+            width=0.4,
+            label="with G2P" if name == "g2p" else "spelling unknown words",
+        )
+        right.bar_label(bars, fmt="%.3f", fontsize=8)
+    right.axhline(0.97, color="gray", linestyle="--", linewidth=1, label="target 0.97")
+    right.set_xticks([x + 0.2 for x in range(len(sources))], sources)
+    right.set_ylim(0, 1.05)
+    right.set_title("sentences whose ids equal espeak-ng's")
+    right.legend(fontsize=8, loc="lower right")
+    save_figure(figure, path)
+
+
+def summary(results):
+    held = results["held_out_words"]["g2p"]
+    lines = [
+        f"G2P held-out PER {held['phoneme_error_rate']:.4f} "
+        f"(without stress {held['phoneme_error_rate_without_stress']:.4f}), "
+        f"WER {held['word_error_rate']:.4f}"
+    ]
+    for source, row in results["sentences"].items():
+        lines.append(
+            f"{source}: equal ids {row['equal_ids_g2p']:.3f} with G2P, "
+            f"{row['equal_ids_spelled']:.3f} spelling; {row['words_outside_lexicon']} of "
+            f"{row['words']} words outside the lexicon"
+        )
+    return "\n".join(lines)
+
+
+BENCHMARK = Benchmark(
+    name="frontend_bench",
+    doc=__doc__,
+    measure=measure,
+    plot=plot,
+    quick="300 held-out words and 40 sentences a text (smoke test)",
+    add_arguments=add_arguments,
+    summary=summary,
+)
+
+if __name__ == "__main__":
+    sys.exit(BENCHMARK.main())
