@@ -66,28 +66,21 @@ def add_arguments(parser):
     )
 
 
-def edit_distance(a, b):
-    """Levenshtein distance between two sequences."""
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
-
-
 def error_rates(pairs):
-    """{phoneme_error_rate, phoneme_error_rate_without_stress, word_error_rate} of (want, got)."""
+    """{phoneme_error_rate, phoneme_error_rate_without_stress, word_error_rate} of (want, got).
 
-    def rates(pairs):
-        errors = sum(edit_distance(want, got) for want, got in pairs)
-        return errors / max(sum(len(want) for want, _ in pairs), 1)
+    The phoneme error rate is `jiwer`'s character error rate over the phoneme
+    strings: every symbol, stress and length marks included, is a character.
+    """
+    import jiwer
+
+    def rate(pairs):
+        return float(jiwer.cer([want for want, _ in pairs], [got for _, got in pairs]))
 
     unstressed = [(re.sub("[ˈˌ]", "", w), re.sub("[ˈˌ]", "", g)) for w, g in pairs]
     return {
-        "phoneme_error_rate": round(rates(pairs), 4),
-        "phoneme_error_rate_without_stress": round(rates(unstressed), 4),
+        "phoneme_error_rate": round(rate(pairs), 4),
+        "phoneme_error_rate_without_stress": round(rate(unstressed), 4),
         "word_error_rate": round(sum(w != g for w, g in pairs) / max(len(pairs), 1), 4),
     }
 

@@ -197,19 +197,11 @@ def build_parser():
     _add_run_arguments(
         train_vocoder, data_help="a directory made by `mmae prepare` with stored audio"
     )
-    train_vocoder.add_argument(
-        "--config",
-        default=None,
-        help="vocoder preset (vocoder, vocoder_gpu) or a YAML/JSON file of train: and "
+    _add_config_arguments(
+        train_vocoder,
+        config_help="vocoder preset (vocoder, vocoder_gpu) or a YAML/JSON file of train: and "
         "vocoder: settings (default: vocoder; a resumed run keeps its own)",
-    )
-    train_vocoder.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. --set vocoder.adversarial_start=0 (repeatable)",
+        example="vocoder.adversarial_start=0",
     )
     train_vocoder.add_argument(
         "--init-from",
@@ -229,19 +221,12 @@ def build_parser():
         "wordnet-base (scripts/setup.sh installs them).",
     )
     prepare_lexicon.add_argument("out", help="output directory")
-    prepare_lexicon.add_argument(
-        "--config",
+    _add_config_arguments(
+        prepare_lexicon,
         default="flite16k",
-        help="preset or YAML/JSON file whose text: section names the phoneme symbol set and "
-        "espeak-ng voice (default: flite16k, the bundled model's)",
-    )
-    prepare_lexicon.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. --set text.language=en-gb (repeatable)",
+        config_help="preset or YAML/JSON file whose text: section names the phoneme symbol set "
+        "and espeak-ng voice (default: flite16k, the bundled model's)",
+        example="text.language=en-gb",
     )
     prepare_lexicon.set_defaults(run=_prepare_lexicon)
 
@@ -254,19 +239,11 @@ def build_parser():
         "--run-dir resumes from its last checkpoint.",
     )
     _add_run_arguments(train_g2p, data_help="a directory made by `mmae prepare-lexicon`")
-    train_g2p.add_argument(
-        "--config",
-        default=None,
-        help="G2P preset or YAML/JSON file of train: and g2p: settings (default: g2p; a "
-        "resumed run keeps its own)",
-    )
-    train_g2p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. --set train.steps=2000 (repeatable)",
+    _add_config_arguments(
+        train_g2p,
+        config_help="G2P preset or YAML/JSON file of train: and g2p: settings (default: g2p; "
+        "a resumed run keeps its own)",
+        example="train.steps=2000",
     )
     train_g2p.set_defaults(run=_train_g2p)
 
@@ -444,17 +421,21 @@ def _finished(summary):
     return 0
 
 
-def _add_config_arguments(parser):
-    parser.add_argument(
-        "--config", default=None, help="preset name (ljspeech, flite16k, tiny) or a YAML/JSON file"
-    )
+def _add_config_arguments(
+    parser,
+    default=None,
+    config_help="preset name (ljspeech, flite16k, tiny) or a YAML/JSON file",
+    example="audio.sample_rate=16000",
+):
+    """`--config` (a preset or file) and repeatable `--set KEY=VALUE` overrides."""
+    parser.add_argument("--config", default=default, help=config_help)
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one setting, e.g. --set audio.sample_rate=16000 (repeatable)",
+        help=f"override one setting, e.g. --set {example} (repeatable)",
     )
 
 
