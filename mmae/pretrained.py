@@ -143,8 +143,7 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
     from mmae.weights import save_weights
 
     config = Config.load(os.path.join(g2p_run, "config.yaml"))
-    g2p = G2P.from_config_section(config.text.symbols, config.g2p, name="g2p")
-    g2p.build()
+    g2p = G2P.from_run_config(config)
     loaded = runs.restore_weights(g2p, checkpoint or g2p_run)
     os.makedirs(out_dir, exist_ok=True)
     config.save(os.path.join(out_dir, "config.yaml"))

@@ -183,8 +183,7 @@ def load_frontend(path):
             "`python -m mmae.pretrained --g2p-run RUN --lexicon DIR`)."
         )
     config = Config.load(os.path.join(path, "config.yaml"))
-    g2p = G2P.from_config_section(config.text.symbols, config.g2p, name="g2p")
-    g2p.build()
+    g2p = G2P.from_run_config(config)
     load_weights(g2p, os.path.join(path, PRETRAINED_WEIGHTS))
     lexicon = PhonemeLexicon.load(os.path.join(path, FRONTEND_LEXICON))
     return config, lexicon, g2p

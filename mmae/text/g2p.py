@@ -97,11 +97,13 @@ class G2P(keras.Model):
             self._phoneme_strings = tf.constant(["", *self.phonemes])
 
     @classmethod
-    def from_config_section(cls, symbols, g2p_config, **kwargs):
-        """Builds the model a `mmae.config.G2PConfig` describes."""
+    def from_run_config(cls, config):
+        """The built (untrained) model of a run's `mmae.config.Config`: its symbols and `g2p`."""
         import dataclasses
 
-        return cls(symbols, **dataclasses.asdict(g2p_config), **kwargs)
+        model = cls(config.text.symbols, **dataclasses.asdict(config.g2p), name="g2p")
+        model.build()
+        return model
 
     def build(self, input_shape=None):
         if self.built:

@@ -35,9 +35,7 @@ def g2p_config(data_dir, preset=None, overrides=(), run_dir=None):
 def build_g2p(config, dataset_info=None):
     """The `G2P` model of a config, built."""
     del dataset_info  # the model needs only the symbol set
-    model = G2P.from_config_section(config.text.symbols, config.g2p, name="g2p")
-    model.build()
-    return model
+    return G2P.from_run_config(config)
 
 
 def train_g2p(config, data_dir, run_dir, **kwargs):
