@@ -4,15 +4,18 @@
 # whose sentences are disjoint from the quality corpora (corpora/slt1600,
 # corpora/rms1600: --skip-first 260, 1,600 clips), prepared with its audio,
 # then `mmae train-vocoder` for CPU_MINUTES of training-step CPU time
-# (default 300: 2.5 hours of both cores), then packed in float16.
+# (default 124, what the bundled one had), then 4,000 more steps, adversarial
+# from the first, with the learning rate annealed to zero on a cosine
+# (runs/vocoder2v_anneal, about 1.9 CPU-hours), then packed in float16.
 #
 #   bash scripts/make_bundled_vocoder.sh [CPU_MINUTES]
 #
-# Every step resumes: rerun after an interruption, or with a larger budget to
-# train on (the run keeps its checkpoints in runs/vocoder2v).
+# Every step resumes: rerun after an interruption. A larger budget trains the
+# base run on (runs/vocoder2v); delete runs/vocoder2v_anneal to anneal again
+# from its newer weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cpu_minutes="${1:-300}"
+cpu_minutes="${1:-124}"
 bash scripts/setup.sh
 if [[ ! -f corpora/vocoder2v/metadata.csv ]]; then
   .venv/bin/python data/make_corpus.py corpora/vocoder2v --num-clips 2000 --voices slt rms \
@@ -24,4 +27,6 @@ if [[ ! -f prepared/vocoder2v/dataset.json ]]; then
 fi
 .venv/bin/mmae train-vocoder --data prepared/vocoder2v --run-dir runs/vocoder2v \
   --set train.checkpoint_every=1000 --set train.keep_checkpoints=80 --cpu-minutes "$cpu_minutes"
-.venv/bin/python -m mmae.pretrained --vocoder-run runs/vocoder2v --out mmae/assets/vocos_flite16k
+.venv/bin/mmae train-vocoder --data prepared/vocoder2v --run-dir runs/vocoder2v_anneal \
+  --init-from runs/vocoder2v --set vocoder.adversarial_start=0 --set train.steps=4000
+.venv/bin/python -m mmae.pretrained --vocoder-run runs/vocoder2v_anneal --out mmae/assets/vocos_flite16k
