@@ -18,6 +18,7 @@ import typing
 
 import yaml
 
+from mmae.text.rules import FRONTEND_VERSION
 from mmae.text.symbols import get_symbols
 
 PRESET_DIR = os.path.join(os.path.dirname(__file__), "configs")
@@ -84,7 +85,8 @@ class AudioConfig:
 class TextConfig:
     """How text becomes token ids."""
 
-    # "characters" or "phonemes" (phonemizer with the espeak-ng backend).
+    # "characters" or "phonemes" (from the bundled lexicon and G2P of
+    # mmae.text.graph_frontend; espeak-ng only made them).
     tokenizer: str = "characters"
     # A frozen, versioned symbol set from mmae.text.symbols.
     symbol_set: str = "chars-v1"
@@ -93,6 +95,10 @@ class TextConfig:
     symbols: str = ""
     language: str = "en-us"
     normalize: bool = True
+    # The text frontend's version (mmae.text.rules.FRONTEND_VERSION) that
+    # made the tokens. A stored config with symbols but no version was
+    # written by version 1.
+    frontend: int = FRONTEND_VERSION
 
     def __post_init__(self):
         if self.tokenizer not in ("characters", "phonemes"):
@@ -395,7 +401,7 @@ FEATURE_KEYS = {
         "log_floor",
         "center",
     ),
-    "text": ("tokenizer", "symbols", "language"),
+    "text": ("tokenizer", "symbols", "language", "frontend"),
 }
 
 
@@ -419,11 +425,37 @@ def check_compatible(expected, found, what="data"):
             if want != got:
                 differences.append(f"{section}.{key}: expected {want!r}, {what} has {got!r}")
     if differences:
+        versions = {expected.text.frontend, found.text.frontend}
+        advice = "Prepare the data again with this config, or train with the data's config."
+        if versions != {FRONTEND_VERSION}:
+            # Only this version's frontend exists to make tokens with.
+            advice = (
+                f"Text frontend versions {sorted(versions)} made different tokens from the "
+                f"same text; this mmae runs version {FRONTEND_VERSION}. Prepare the data again "
+                "(mmae prepare) and train a new run on it."
+            )
         raise IncompatibleConfigError(
             f"{what} was made with different feature settings:\n  "
             + "\n  ".join(differences)
-            + "\nPrepare the data again with this config, or train with the data's config."
+            + "\n"
+            + advice
         )
+
+
+def frontend_mismatch(text_config):
+    """A warning's text when a run's tokens were made by another text frontend version, else None.
+
+    Such a run still speaks: it reads the tokens of this version, which equal
+    its training tokens for most text, but differ for some words.
+    """
+    if text_config.frontend == FRONTEND_VERSION:
+        return None
+    return (
+        f"This model was trained on tokens of text frontend version {text_config.frontend}; "
+        f"this mmae's frontend is version {FRONTEND_VERSION} and reads some words differently "
+        "(mmae/text/rules.py lists the versions). Train on data prepared with this version "
+        "for the tokens the model learned."
+    )
 
 
 def audio_differences(expected, found):
@@ -459,6 +491,9 @@ def _from_dict(cls, values, prefix):
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(f"Unknown config keys: {', '.join(prefix + k for k in unknown)}.")
+    if cls is TextConfig and values.get("symbols") and "frontend" not in values:
+        # Written before the frontend was versioned.
+        values = {**values, "frontend": 1}
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():

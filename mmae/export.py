@@ -93,10 +93,12 @@ Flex delegate); the returned summary says which.
 import json
 import os
 import time
+import warnings
 
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from mmae.config import frontend_mismatch
 from mmae.synthesis import NON_FINAL_PERIOD
 
 __all__ = ["SpeechSynthesisModule", "export_saved_model", "export_tflite"]
@@ -351,6 +353,9 @@ def export_saved_model(
             f"{out_dir} already holds a SavedModel (overwrite=True, or --overwrite, replaces it)."
         )
     config, model = _load_model(run_dir, checkpoint)
+    mismatch = frontend_mismatch(config.text)
+    if mismatch:
+        warnings.warn(mismatch, stacklevel=2)
     texts = list(texts) + (_transcripts(data_dir) if data_dir else [])
     frontend = GraphFrontend.from_config(config.text, lexicon=lexicon)
     vocoder = resolve_vocoder(vocoder, config.audio)

@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from mmae.config import frontend_mismatch
 from mmae.text import EmptyTextError, tokenizer_from_config
 from mmae.vocoders import resolve_vocoder
 
@@ -121,6 +122,9 @@ class Synthesizer:
         self.config = config
         self.vocoder = resolve_vocoder(vocoder, config.audio)
         self.tokenizer = tokenizer_from_config(config.text)
+        mismatch = frontend_mismatch(config.text)
+        if mismatch:
+            warnings.warn(mismatch, stacklevel=2)
         self.batch_size = batch_size
         self.max_characters = max_characters
         self.pause_seconds = pause_seconds

@@ -27,6 +27,27 @@ def run_mmae(*args, cwd=None, timeout=600, env=None):
     )
 
 
+def golden_cases(group=None):
+    """The text frontend's golden cases (tests/data/frontend_golden.json), of one group or all.
+
+    Each is a dict: text, normalized, characters and phonemes (the symbols of
+    each tokenizer, None for a text with nothing to say).
+    """
+    import json
+
+    with open(os.path.join(REPO, "tests", "data", "frontend_golden.json"), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    return [case for case in cases if group in (None, case["group"])]
+
+
+def symbols_of_rows(tokens, num_tokens, symbols):
+    """The symbols of padded token rows, None where num_tokens is 0 (as golden cases hold them)."""
+    return [
+        None if n == 0 else "".join(symbols[i] for i in row[: n - 1])
+        for row, n in zip(tokens.tolist(), num_tokens.tolist(), strict=True)
+    ]
+
+
 def sample_rows(count):
     """The first `count` (clip_id, text, audio_path) rows of the committed sample."""
     rows = []

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE, make_ljspeech, sample_rows
+from conftest import SAMPLE, golden_cases, make_ljspeech, sample_rows, symbols_of_rows
 from mmae.config import TextConfig
-from mmae.text import normalize_text, tokenizer_from_config
-from mmae.text.graph_frontend import GraphFrontend, agreement
+from mmae.text import tokenizer_from_config
+from mmae.text.graph_frontend import GraphFrontend
 
 SENTENCE = "The child stuffed candy into his pockets."
 EMOJI = "\U0001f600\U0001f389"
@@ -162,69 +162,31 @@ def test_cli_export_errors_exit_2(exported, tmp_path, capsys):
     assert "not a training run" in capsys.readouterr().err
 
 
-# A few of everything normalize_text handles, plus the sample corpus.
-NORMALIZER_CASES = [
-    "Baker St. Paul",
-    "Baker St Paul",
-    "St. Paul went to Baker St.",
-    "Co. Ltd. was here",
-    "Smith Jr. Went home.",
-    "etc.) and",
-    "Mr. and Mrs. Jones vs. Gen. Lee and Col. Sanders",
-    "I like 1990s and 80s, the '80s, the 1990's and 1999's, in 2s and 3s and 6s.",
-    "He paid $3.50 and £2 and €1,000.05 and $5 million, ¥500, $0.05, $1, $1.01 and $2.345.",
-    "At 10:05 and 23:00 and 12:00, room 101, 09:05.",
-    "No. 5 and #7 and no. 6, #1 hit.",
-    "-3.5 and -5, -$2 and (-3), 5-10 people",
-    "1999 2000 1999,2000 1,234,567 and 1,000,000,000,000 and 1234567890123456",
-    "1st 2nd 103rd 21st 12th 1000th",
-    "mp3 and 3d, A1 B2 c3po",
-    "2½ cups, ½ of 3¾",
-    "a\u2013b 1\u20132 1990\u201395 wait -- what",
-    "50% .5% 0.5 and 10.25 and 3.",
-    "Hello😀 world, café naïve ß, ﬁne ﬂow …",
-    "“Hello”—it’s 50% off at Smith & Co.!",
-    "x = 3 + 4 @ home, 30°, [brackets] {braces}",
-    "He said: “no”; she said (quietly) [yes].",
-    "Ｆｕｌｌ ｗｉｄｔｈ １２３",
-    "In 1066 and 2099 and 2100, 007 and 0.",
-    "1,0001 and 1,000,0001, 1999,2000, pages 10\u201312, 14\u201316",
-    "\u0663 cats and \u0661\u0662\u0663 dogs",
-    "tab\there\nnewline   spaces",
-    "...",
-    "",
-]
-
-
-def test_graph_normalizer_equals_normalize_text():
-    frontend = GraphFrontend.from_config(TextConfig())
-    texts = NORMALIZER_CASES + sample_texts()
-    got = [t.decode() for t in tf.function(frontend.normalize)(tf.constant(texts)).numpy()]
-    assert got == [normalize_text(t) for t in texts]
-
-
-def test_graph_frontend_ids_equal_character_tokenizer():
-    frontend = GraphFrontend.from_config(TextConfig())
-    tokenizer = tokenizer_from_config(TextConfig())
-    # Letters of other scripts: normalize_text keeps them (the graph folds
-    # fewer of them), the tokenizer drops them: the ids agree.
-    others = ["Привет мир", "Ελληνικά", "日本語のテキスト", "Mixed Ελληνικά words"]
-    others += ["one жж two ж", "ж one", "a ж ж", "жa ж", "a,ж b"]
-    texts = NORMALIZER_CASES + others + sample_texts()
-    rate, mismatches = agreement(frontend, tokenizer, texts)
-    assert mismatches == [] and rate == 1.0
-    assert len(texts) > 260
+def test_saved_model_tokenize_gives_the_golden_symbols(speech, exported):
+    """The characters SavedModel reads the text frontend's cases as every other path."""
+    cases = golden_cases()
+    out = speech.signatures["tokenize"](text=tf.constant([case["text"] for case in cases]))
+    symbols = exported[2]["config"]["text"]["symbols"]
+    got = symbols_of_rows(out["tokens"].numpy(), out["num_tokens"].numpy(), symbols)
+    assert got == [case["characters"] for case in cases]
 
 
 def test_graph_numbers_match_num2words():
+    from num2words import num2words
+
     frontend = GraphFrontend.from_config(TextConfig())
     rng = np.random.default_rng(0)
     numbers = [*range(0, 1200, 7), 1000005, 1001000, 100001, 999999999999999]
     numbers += rng.integers(0, 10**12, size=60).tolist()
-    texts = [f"{n:,}" for n in numbers] + [str(n) for n in numbers]
-    texts += [f"{n}th" for n in range(1, 130)] + [f"{n}.{n % 97}" for n in numbers[:40]]
+    texts = [f"{n:,}" for n in numbers] + [f"{n}th" for n in range(1, 130)]
+
+    def words(text):  # num2words' words, its commas and hyphens as the normalizer writes them
+        return text.replace(",", "")
+
+    expected = [words(num2words(n, lang="en")) for n in numbers]
+    expected += [words(num2words(n, lang="en", to="ordinal")) for n in range(1, 130)]
     got = [t.decode() for t in tf.function(frontend.normalize)(tf.constant(texts)).numpy()]
-    assert got == [normalize_text(t) for t in texts]
+    assert got == expected
 
 
 def test_tflite_acoustic_model_matches_saved_model(exported, speech, tmp_path):
@@ -347,6 +309,12 @@ def test_phoneme_export_speaks_like_the_synthesizer(phoneme_export):
     frame_step = summary["config"]["audio"]["frame_step"]
     for got, want in zip(lengths, expected, strict=True):
         assert abs(got - want) <= frame_step
+    # The text frontend's cases, read as every other path reads them.
+    cases = golden_cases()
+    out = speech.signatures["tokenize"](text=tf.constant([case["text"] for case in cases]))
+    symbols = summary["config"]["text"]["symbols"]
+    got = symbols_of_rows(out["tokens"].numpy(), out["num_tokens"].numpy(), symbols)
+    assert got == [case["phonemes"] for case in cases]
     # Word-by-word lookup (with context forms and joined pairs) against
     # espeak-ng on whole sentences (bench/frontend_bench.py measures more).
     texts = sample_texts()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
+import yaml
 
 from conftest import make_ljspeech, sample_rows
 from mmae.config import Config, IncompatibleConfigError
@@ -214,6 +215,28 @@ def test_resume_refuses_other_features_or_corpus(tiny_corpus, tiny_config, tmp_p
         prepare(tiny_corpus, out, tiny_config, jobs=1, progress=False)
     summary = prepare(tiny_corpus, out, tiny_config, jobs=1, overwrite=True, progress=False)
     assert [s["where"] for s in summary["skipped"]] == ["new"]
+
+
+def test_data_of_another_text_frontend_version_is_refused(tiny_corpus, tiny_config, tmp_path):
+    from mmae.datasets.pipeline import make_dataset
+
+    out = str(tmp_path / "prepared")
+    prepare(tiny_corpus, out, tiny_config, jobs=1, progress=False)
+    # As version 1 wrote them: the text section has its symbols, no version.
+    info_path = os.path.join(out, "dataset.json")
+    info = json.load(open(info_path))
+    del info["config"]["text"]["frontend"]
+    json.dump(info, open(info_path, "w"))
+    config_path = os.path.join(out, "config.yaml")
+    stored = yaml.safe_load(open(config_path))
+    del stored["text"]["frontend"]
+    yaml.safe_dump(stored, open(config_path, "w"))
+    assert Config.load(config_path).text.frontend == 1
+    message = r"text.frontend: expected 2, .* has 1(.|\n)*versions \[1, 2\](.|\n)*mmae prepare"
+    with pytest.raises(IncompatibleConfigError, match=message):
+        make_dataset(out, tiny_config, "train")
+    with pytest.raises(IncompatibleConfigError, match="text.frontend"):
+        prepare(tiny_corpus, out, tiny_config, jobs=1, progress=False)
 
 
 def test_multi_speaker_manifest_with_two_threads(tmp_path, tiny_config):

@@ -1,5 +1,6 @@
 """Tests for the English text frontend: normalization and tokenizers."""
 
+import dataclasses
 import doctest
 import pickle
 import subprocess
@@ -8,110 +9,33 @@ import warnings
 
 import pytest
 
+from conftest import golden_cases
 from mmae.config import TextConfig
 from mmae.text import (
     CharacterTokenizer,
     EmptyTextError,
+    FrontendTokenizer,
     PhonemeTokenizer,
     normalize_text,
+    normalize_texts,
     tokenizer_from_config,
 )
 from mmae.text import normalize as normalize_module
 from mmae.text import tokenizer as tokenizer_module
 from mmae.text.symbols import EOS, PAD, SYMBOL_SETS
 
-NORMALIZATION_CASES = [
-    # Case and whitespace.
-    ("Hello   World\n\tagain ", "hello world again"),
-    ("wait , what ?", "wait, what?"),
-    # Unicode to ASCII.
-    ("Café naïve Ærø straße", "cafe naive aero strasse"),
-    ("\u201cQuoted\u201d and \u2018single\u2019 it\u2019s", "quoted and 'single' it's"),
-    ("ﬁne\u00a0\u2026 done", "fine... done"),
-    ("yes\u2014no \u2013 maybe", "yes - no - maybe"),
-    ("secrets--he said", "secrets - he said"),
-    ("pages 10\u201320", "pages ten to twenty"),
-    ("2\u00bd cups, \u00be of it, \u00bd", "two and a half cups, three quarters of it, one half"),
-    # Cardinals, grouped numbers, decimals, negative numbers.
-    ("I have 2 cats and 13 dogs", "i have two cats and thirteen dogs"),
-    ("1,000,000 people", "one million people"),
-    ("pi is 3.14, not 3.50", "pi is three point one four, not three point five zero"),
-    ("only .5 left", "only point five left"),
-    ("-5 and (-3.5)", "minus five and (minus three point five)"),
-    ("5-10", "five-ten"),
-    ("007", "zero zero seven"),
-    ("mp3 and 3d", "mp three and three d"),
-    # Ordinals.
-    ("1st 2nd 3rd 22nd 101st", "first second third twenty-second one hundred and first"),
-    # Years, decades.
-    ("In 1999, and in 2005.", "in nineteen ninety-nine, and in two thousand and five."),
-    (
-        "1100 2099 2100 1099",
-        "eleven hundred twenty ninety-nine two thousand one hundred one thousand and ninety-nine",
-    ),
-    ("the 1990s and '80s", "the nineteen nineties and eighties"),
-    ("the 1990's and 1999's end", "the nineteen nineties and nineteen ninety-nine's end"),
-    # Currency and percentages.
-    ("$5", "five dollars"),
-    ("$1", "one dollar"),
-    ("$3.50", "three dollars and fifty cents"),
-    ("$0.01", "one cent"),
-    ("$2.5 million", "two point five million dollars"),
-    ("\u00a32", "two pounds"),
-    ("\u00a31.01", "one pound and one penny"),
-    ("\u20ac10", "ten euros"),
-    ("\u00a5100", "one hundred yen"),
-    ("-$5", "minus five dollars"),
-    ("50% and 3.5 %", "fifty percent and three point five percent"),
-    # Times.
-    ("at 3:30, 12:00 or 9:05", "at three thirty, twelve o'clock or nine oh five"),
-    ("09:30 and 18:00", "nine thirty and eighteen hundred"),
-    # Abbreviations.
-    ("Mr. and Mrs. Smith met Dr Jones", "mister and missus smith met doctor jones"),
-    (
-        "Gen. Lee, Col. Sanders, Capt. Hook, Lt. Dan",
-        "general lee, colonel sanders, captain hook, lieutenant dan",
-    ),
-    ("Smith vs. Jones", "smith versus jones"),
-    ("Martin Luther King Jr. spoke", "martin luther king junior spoke"),
-    ("apples, pears, etc. and more", "apples, pears, et cetera and more"),
-    ("apples, pears, etc.", "apples, pears, et cetera."),
-    ("Acme Co. Ltd. sold it", "acme company limited sold it"),
-    ("It was Acme Inc. Then it sold.", "it was acme incorporated. then it sold."),
-    ("St. Paul lives on Baker St.", "saint paul lives on baker street."),
-    ("No. 5 and #7", "number five and number seven"),
-    ("I said no.", "i said no."),
-    ("next gen co-op", "next gen co-op"),
-    # Symbols and punctuation.
-    ("Tom & Jerry", "tom and jerry"),
-    ("x = 1 + 2", "x equals one plus two"),
-    ('He said "hi".', "he said hi."),
-    ("[aside] {note} <b>bold</b>", "(aside) (note) b bold b"),
-    ("Wow! Really? Yes: no; (maybe).", "wow! really? yes: no; (maybe)."),
-    ("under_score and ~tilde*", "under score and tilde"),
-    # Letters with no ASCII spelling are left for the tokenizer to report.
-    ("Привет", "привет"),
-    ("", ""),
-    ("?!\U0001f600", "?!"),
-]
-
-
-@pytest.mark.parametrize("text, expected", NORMALIZATION_CASES)
-def test_normalize_text(text, expected):
-    assert normalize_text(text) == expected
-
 
 def test_normalized_text_uses_only_chars_v1():
     allowed = set(SYMBOL_SETS["chars-v1"]) - {PAD, EOS}
-    for text, _ in NORMALIZATION_CASES:
-        normalized = normalize_text(text)
-        if normalized.isascii():
-            assert set(normalized) <= allowed, text
+    for case in golden_cases():
+        if case["normalized"].isascii():
+            assert set(case["normalized"]) <= allowed, case["text"]
 
 
 def test_normalize_is_idempotent():
-    for text, expected in NORMALIZATION_CASES:
-        assert normalize_text(expected) == expected, text
+    cases = golden_cases("normalizer")
+    normalized = [case["normalized"] for case in cases]
+    assert normalize_texts(normalized) == normalized
 
 
 @pytest.mark.parametrize("module", [normalize_module, tokenizer_module])
@@ -302,11 +226,19 @@ def test_tokenizer_from_config():
         tokenizer_from_config(TextConfig(tokenizer="phonemes"))
 
 
-def test_tokenizer_from_config_phonemes():
-    pytest.importorskip("phonemizer")
-    config = TextConfig(tokenizer="phonemes", symbol_set="phonemes-v1", language="en-gb")
+def test_tokenizer_from_config_phonemes_reads_the_bundled_frontend():
+    config = TextConfig(tokenizer="phonemes", symbol_set="phonemes-v1")
     tokenizer = tokenizer_from_config(config)
-    assert isinstance(tokenizer, PhonemeTokenizer)
-    assert (tokenizer.language, tokenizer.vocab_size) == ("en-gb", config.vocab_size)
+    assert isinstance(tokenizer, FrontendTokenizer) and tokenizer.tokenizer == "phonemes"
+    assert (tokenizer.language, tokenizer.vocab_size) == ("en-us", config.vocab_size)
+    assert tokenizer.decode(tokenizer.encode("Hello, world!")) == "həlˈoʊ, wˈɜːld!"
+    # Only en-us is bundled; another voice says how to make its pack.
+    with pytest.raises(FileNotFoundError, match="mmae prepare-lexicon"):
+        tokenizer_from_config(dataclasses.replace(config, language="en-gb"))
+
+
+def test_phoneme_tokenizer_reference_reads_other_espeak_voices():
+    pytest.importorskip("phonemizer")
+    tokenizer = PhonemeTokenizer("phonemes-v1", language="en-gb")
     # Northern English "bath" as espeak-ng's en-gb voice reads it (en-us: "bˈæθ").
     assert tokenizer.decode(tokenizer.encode("Bath.")) == "bˈaθ."

@@ -221,7 +221,7 @@ def _featurizer(config_dict):
 def _write_shard(out_dir, shard, config_dict, tick, stop=None):
     """Writes one shard and its sidecar; returns nothing (the sidecar is the result)."""
     from mmae.audio.io import AudioError, load_clip
-    from mmae.text import EmptyTextError, normalize_text
+    from mmae.text import EmptyTextError
 
     config, tokenizer, mel_fn = _featurizer(config_dict)
     audio, data = config.audio, config.data
@@ -232,17 +232,18 @@ def _write_shard(out_dir, shard, config_dict, tick, stop=None):
     mel_sum = np.zeros(audio.num_mels, np.float64)
     mel_square_sum = np.zeros(audio.num_mels, np.float64)
     num_frames_total = 0
+    before = collections.Counter(tokenizer.unknown_counts)
+    encoded = _encode_shard(tokenizer, shard["clips"])
+    unknown.update(tokenizer.unknown_counts - before)
     with tf.io.TFRecordWriter(tmp_path) as writer:
-        for clip_id, audio_path, text, speaker_id in shard["clips"]:
+        for (clip_id, audio_path, _, speaker_id), (tokens, shown_text) in zip(
+            shard["clips"], encoded, strict=True
+        ):
             if stop is not None and stop.is_set():
                 raise _Interrupted(shard["name"])
             try:
-                with warnings.catch_warnings():
-                    # Unknown characters are counted and reported once, not per clip.
-                    warnings.simplefilter("ignore")
-                    before = collections.Counter(tokenizer.unknown_counts)
-                    tokens = tokenizer.encode(text, clip_id=clip_id)
-                    unknown.update(tokenizer.unknown_counts - before)
+                if isinstance(tokens, Exception):
+                    raise tokens
                 if len(tokens) > data.max_tokens:
                     raise _Skip(
                         "too many tokens",
@@ -275,7 +276,6 @@ def _write_shard(out_dir, shard, config_dict, tick, stop=None):
                 problems.append(_problem(clip_id, reason, "unexpected error"))
             else:
                 pcm = waveform if data.store_audio else None
-                shown_text = normalize_text(text) if config.text.normalize else text
                 writer.write(records.serialize(clip_id, speaker_id, shown_text, tokens, mel, pcm))
                 lengths.append([clip_id, int(mel.shape[0]), len(tokens)])
                 durations.append(duration)
@@ -298,6 +298,35 @@ def _write_shard(out_dir, shard, config_dict, tick, stop=None):
     }
     # Written last: its presence is what marks the shard finished.
     _write_json(_sidecar_path(out_dir, shard["name"]), sidecar)
+
+
+def _encode_shard(tokenizer, clips):
+    """[(ids or the clip's error, normalized text)] of a shard's clips, in one frontend call.
+
+    Unknown characters are counted on `tokenizer` and reported once per
+    dataset, not warned per clip. Should the batch fail as a whole, the clips
+    are encoded one by one, so that one bad text costs only its clip.
+    """
+    texts = [text for _, _, text, _ in clips]
+    clip_ids = [clip_id for clip_id, _, _, _ in clips]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            encoded, normalized = tokenizer.encode_batch(
+                texts, clip_ids, errors="return", return_normalized=True
+            )
+            return list(zip(encoded, normalized, strict=True))
+        except Exception:  # one clip's text broke the batch: find it
+            results = []
+            for text, clip_id in zip(texts, clip_ids, strict=True):
+                try:
+                    encoded, normalized = tokenizer.encode_batch(
+                        [text], [clip_id], errors="return", return_normalized=True
+                    )
+                    results.append((encoded[0], normalized[0]))
+                except Exception as error:
+                    results.append((error, text))
+            return results
 
 
 class _Skip(Exception):

@@ -1,9 +1,10 @@
-"""English text frontend: normalization and tokenizers (no TensorFlow)."""
+"""English text frontend: normalization and tokenizers (TensorFlow is imported on first use)."""
 
-from mmae.text.normalize import normalize_text
+from mmae.text.normalize import normalize_text, normalize_texts
 from mmae.text.tokenizer import (
     CharacterTokenizer,
     EmptyTextError,
+    FrontendTokenizer,
     PhonemeTokenizer,
     TextTokenizer,
     UnknownCharacterWarning,
@@ -13,9 +14,11 @@ from mmae.text.tokenizer import (
 __all__ = [
     "CharacterTokenizer",
     "EmptyTextError",
+    "FrontendTokenizer",
     "PhonemeTokenizer",
     "TextTokenizer",
     "UnknownCharacterWarning",
     "normalize_text",
+    "normalize_texts",
     "tokenizer_from_config",
 ]

@@ -1,20 +1,27 @@
-"""Text to token ids in TensorFlow ops only, so a SavedModel can read raw text.
+"""The text frontend: raw text to token ids, in TensorFlow ops, defined once.
 
 `GraphFrontend` is a `tf.Module` whose `__call__(texts)` maps a batch of
 `tf.string` to padded token ids and lengths with the run's symbol set: no
-Python, no `num2words`, no espeak-ng at serving time. Everything it needs
-(character tables, number words, a pronunciation lexicon) is made in Python
-when it is built and stored in the module as constants and
-`tf.lookup.StaticHashTable`s.
+Python, no `num2words`, no espeak-ng when it runs. Everything it needs
+(the reading rules of `mmae.text.rules`, number words, a pronunciation
+lexicon and a grapheme-to-phoneme model) is made in Python when it is built
+and stored in the module as constants, `tf.lookup.StaticHashTable`s and
+weights.
+
+It is the only implementation of the frontend. An exported SavedModel
+embeds it; `mmae prepare` (training data), the `Synthesizer`,
+`mmae.text.normalize_text` and the tokenizers of `mmae.text` call the same
+ops, traced once per process (`compiled`). `mmae.text.rules.FRONTEND_VERSION`
+names its behaviour, and every `TextConfig` records it.
 
     frontend = GraphFrontend.from_config(config.text)
     tokens, num_tokens = frontend(tf.constant(["Dr. Smith paid $3.50.", ""]))
     # int32 [2, T] padded with 0 and ending in EOS (1); num_tokens [2], 0 for
     # a text with nothing to say (empty, emoji only, punctuation only).
 
-The in-graph normalizer (`normalize`) follows `mmae.text.normalize_text`
-step by step, with RE2 patterns (no look-behind or look-ahead) in place of
-Python's. What it covers, all as the Python normalizer reads it:
+The normalizer (`normalize`) uses RE2 patterns, which have no look-behind or
+look-ahead; where a rule needs context, it matches the neighbouring character
+instead. What it covers:
 
 - Unicode to ASCII: the typographic translation table and NFKD accent
   stripping, as one table over every code point below U+20000 whose folded
@@ -33,19 +40,13 @@ Python's. What it covers, all as the Python normalizer reads it:
   parentheses, every other character not in `chars-v1` as a space, and the
   space clean-up.
 
-What it does differently (all rare in ordinary text): an ordinal of more
-than 15 digits is read digit by digit; letters of other scripts keep their
-accents ("ά", where Python writes "α"), which changes nothing once the
-tokenizer drops them; Python's Unicode `\\w` and `\\b` are ASCII in RE2,
-which only matters next to such letters; and the rules that had to trade a
-look-around for matching the character next to a number ("minus", years)
-could differ on contrived runs of numbers (none found in the tests). On the
-260 sentences of data/sample and on the normalizer cases of
-tests/test_export.py (every rule above, other scripts, emoji, numbers from 0
-to 10^15 against num2words) the normalized text, and so the ids, equal
-`normalize_text` and `CharacterTokenizer`'s exactly.
+Where RE2 differs from Python's `re` (this normalizer was first written with
+`re`, and tests/test_text.py keeps that version's cases): Python's Unicode
+`\\w` and `\\b` are ASCII in RE2, which only matters next to letters of other
+scripts, and letters of other scripts keep their accents ("ά"), which changes
+nothing once the tokenizer drops them.
 
-Phonemes: the graph cannot run espeak-ng, so it reads a text frontend pack
+Phonemes: espeak-ng cannot run in a graph, so the frontend reads a text frontend pack
 (`mmae.runs.load_frontend`; the one for en-us is bundled, made by
 scripts/make_bundled_frontend.sh): a pronunciation lexicon that
 `mmae.text.lexicon.PhonemeLexicon.build` phonemized with the project's own
@@ -72,12 +73,13 @@ cum laude") and the G2P's errors on words outside the lexicon.
 import functools
 import logging
 import re
+import threading
 import unicodedata
 import warnings
 
 import tensorflow as tf
 
-from mmae.text import normalize as _python_normalizer
+from mmae.text import rules
 from mmae.text.lexicon import PhonemeLexicon, english_words
 from mmae.text.symbols import _PUNCTUATION, EOS, PAD
 
@@ -89,8 +91,8 @@ logger = logging.getLogger(__name__)
 # The digits are matched by ASCII classes in RE2.
 _INTEGER = r"\d{1,3}(?:,\d{3})+|\d+"
 _NUMBER = rf"(?:{_INTEGER})(?:\.\d+)?|\.\d+"
-_CURRENCY_SYMBOLS = "$\u00a3\u20ac\u00a5"
-_SCALES = "thousand|million|billion|trillion"
+_CURRENCY_SYMBOLS = rules.CURRENCY_SYMBOLS
+_SCALES = "|".join(rules.SCALES)
 _CURRENCY_RE = (
     rf"([{re.escape(_CURRENCY_SYMBOLS)}])\s?({_INTEGER})(?:\.(\d+))?(?:\s?({_SCALES})\b)?"
 )
@@ -108,18 +110,8 @@ _YEAR_RE = r"(^|^,|\D,|[^\w.,\x02\x03])(1[1-9]\d\d|20\d\d)($|[^\w.,\x03]|[.,]$|[
 _MARKS_RE = r"(?:\s*[;:,.!?()]+\s*)+"
 # First symbols of the IPA vowels of phonemes-v1: "before a vowel" forms.
 _VOWELS = "aæɐɑɒeəɚɛɜɝiɪɨoɔuʊʌᵻ"
-_MAX_CARDINAL_DIGITS = 15
-_ORDINAL_ENDINGS = [
-    ("one#", "first"),
-    ("two#", "second"),
-    ("three#", "third"),
-    ("five#", "fifth"),
-    ("eight#", "eighth"),
-    ("nine#", "ninth"),
-    ("twelve#", "twelfth"),
-    ("y#", "ieth"),
-    ("#", "th"),
-]
+_MAX_CARDINAL_DIGITS = rules.MAX_CARDINAL_DIGITS
+_ORDINAL_ENDINGS = rules.ORDINAL_ENDINGS
 _MARK = "\x01"
 
 
@@ -202,6 +194,25 @@ class GraphFrontend(tf.Module):
         """Same as `__call__`."""
         return self.ids_from_symbols(self.to_symbols(texts))
 
+    def encode(self, texts):
+        """Texts [B] -> everything the Python tokenizers need, in one call.
+
+        Returns:
+            A dict: "normalized" texts [B] (the texts themselves without
+            normalization), "symbols" [B] (normalized text or phonemes, with
+            characters the symbol set lacks still in), "tokens" [B, T] and
+            "num_tokens" [B], as `tokenize`.
+        """
+        normalized = self.normalize(texts) if self.normalize_text else texts
+        symbols = self._symbols_of(normalized)
+        tokens, num_tokens = self.ids_from_symbols(symbols)
+        return {
+            "normalized": normalized,
+            "symbols": symbols,
+            "tokens": tokens,
+            "num_tokens": num_tokens,
+        }
+
     def _drop_unknown(self, ids):
         """Drops unknown symbols (-1) from ragged ids; a dropped word leaves one space."""
         lengths = ids.row_lengths()
@@ -218,7 +229,9 @@ class GraphFrontend(tf.Module):
         keep = (dense >= 0) & ~(after_drop & is_space & space_before)
         kept = tf.ragged.boolean_mask(dense, keep)
         # A space left at the end by a dropped tail goes too.
-        last = tf.gather(dropped, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
+        # (One column of padding, so that a batch of empty rows has a column to read.)
+        padded = tf.pad(dropped, [[0, 0], [0, 1]])
+        last = tf.gather(padded, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
         ends_dropped = last & (lengths > 0)
         dense = kept.to_tensor(-2)
         count = kept.row_lengths()
@@ -228,7 +241,9 @@ class GraphFrontend(tf.Module):
 
     def to_symbols(self, texts):
         """Texts [B] -> symbol strings [B]: normalized text, or phonemes."""
-        text = self.normalize(texts) if self.normalize_text else texts
+        return self._symbols_of(self.normalize(texts) if self.normalize_text else texts)
+
+    def _symbols_of(self, text):
         if self.tokenizer == "phonemes":
             text = self._phonemes(tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " ")))
         return text
@@ -431,7 +446,7 @@ def _constants():
     tables = {
         "below_thousand": [num2words(i, lang="en") for i in range(1000)],
         "years": [num2words(i, lang="en", to="year") for i in range(1100, 2100)],
-        "digits": _python_normalizer._DIGIT_NAMES,
+        "digits": list(rules.DIGIT_NAMES),
         "fractions_with_whole": _fraction_words("a"),
         "fractions_alone": _fraction_words("one"),
     }
@@ -509,7 +524,7 @@ def _number(numbers):
 
 def _currency(matches):
     symbol, integer, fraction, scale = _groups(matches, _CURRENCY_RE, 1, 2, 3, 4)
-    units = {symbol: _python_normalizer._CURRENCY_UNITS[symbol] for symbol in _CURRENCY_SYMBOLS}
+    units = {symbol: rules.CURRENCY_UNITS[symbol] for symbol in _CURRENCY_SYMBOLS}
 
     def unit(index):
         value = tf.fill(tf.shape(symbol), "")
@@ -622,7 +637,7 @@ def _numbers(text):
 
 # -- characters, abbreviations and symbols ----------------------------------------
 
-_DASHES = _python_normalizer._DASHES
+_DASHES = rules.DASHES
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -643,7 +658,7 @@ def _folding_table():
         char = chr(code)
         if char in _DASHES:
             continue
-        folded = unicodedata.normalize("NFKD", char.translate(_python_normalizer._TYPOGRAPHY))
+        folded = unicodedata.normalize("NFKD", char.translate(rules.TYPOGRAPHY))
         folded = "".join(c for c in folded if not unicodedata.combining(c))
         if folded != char and folded.isascii():
             folding[char] = folded
@@ -653,7 +668,7 @@ def _folding_table():
     return folding
 
 
-_FRACTIONS = "".join(chr(c) for c in [*range(0xBC, 0xBF), *range(0x2150, 0x215F)])
+_FRACTIONS = rules.VULGAR_FRACTIONS
 _FRACTION_RE = rf"(\d+)?\s?([{_FRACTIONS}])"
 
 
@@ -662,7 +677,7 @@ def _fraction_words(article):
     words = []
     for fraction in _FRACTIONS:
         numerator, _, denominator = unicodedata.normalize("NFKD", fraction).partition("\u2044")
-        words.append(_python_normalizer._fraction(int(numerator), int(denominator), article))
+        words.append(rules.fraction_words(int(numerator), int(denominator), article))
     return words
 
 
@@ -685,16 +700,15 @@ def _any_case(word):
 
 def _abbreviations(text):
     """`_expand_abbreviations` of normalize.py (before lowercasing)."""
-    norm = _python_normalizer
     text = tf.strings.regex_replace(text, rf"\b{_any_case('no')}\.\s*(\d)", r"number \1")
     text = tf.strings.regex_replace(text, r"#\s?(\d)", r"number \1")
-    for word, spoken in norm._TITLES.items():
+    for word, spoken in rules.TITLES.items():
         text = tf.strings.regex_replace(text, rf"\b{_any_case(word)}\b\.?", f" {spoken} ")
-    for word, spoken in norm._TITLES_WITH_PERIOD.items():
+    for word, spoken in rules.TITLES_WITH_PERIOD.items():
         text = tf.strings.regex_replace(text, rf"\b{_any_case(word)}\.", f" {spoken} ")
     # Endings keep their period ("\x04") at the end of the text or before a
     # capitalized word that is not another ending ("\x06": period dropped).
-    endings = {**norm._ENDINGS, **norm._ENDINGS_WITH_PERIOD}
+    endings = {**rules.ENDINGS, **rules.ENDINGS_WITH_PERIOD}
     any_ending = "|".join(_any_case(w) for w in sorted(endings, key=len, reverse=True))
     for _ in range(2):
         text = tf.strings.regex_replace(
@@ -702,9 +716,9 @@ def _abbreviations(text):
         )
     text = tf.strings.regex_replace(text, rf"\b({any_ending})\.(\s*)$", "\\1\x04\\2")
     text = tf.strings.regex_replace(text, rf"\b({any_ending})\.(\s+[A-Z])", "\\1\x04\\2")
-    for word, spoken in norm._ENDINGS.items():
+    for word, spoken in rules.ENDINGS.items():
         text = tf.strings.regex_replace(text, rf"\b{_any_case(word)}\b[.\x06]?", spoken)
-    for word, spoken in norm._ENDINGS_WITH_PERIOD.items():
+    for word, spoken in rules.ENDINGS_WITH_PERIOD.items():
         text = tf.strings.regex_replace(text, rf"\b{_any_case(word)}[.\x06]", spoken)
         text = tf.strings.regex_replace(text, rf"\b{_any_case(word)}\x04", spoken + "\x04")
     text = tf.strings.regex_replace(text, "\x04", ".")
@@ -718,14 +732,59 @@ def _abbreviations(text):
 
 def _symbols(text):
     """`_replace_symbols` of normalize.py."""
-    for char, spoken in _python_normalizer._SPOKEN_SYMBOLS.items():
+    for char, spoken in rules.SPOKEN_SYMBOLS.items():
         text = tf.strings.regex_replace(text, re.escape(char), spoken)
-    text = tf.strings.regex_replace(text, r"[\[{]", "(")
-    text = tf.strings.regex_replace(text, r"[\]}]", ")")
+    for char, bracket in rules.BRACKETS.items():
+        text = tf.strings.regex_replace(text, re.escape(char), bracket)
     # Other scripts' letters stay, for the tokenizer to drop; other non-ASCII
     # characters and the ASCII the symbol set lacks are read as spaces.
     text = tf.strings.regex_replace(text, r"[^\x00-\x7f\pL]", " ")
     return tf.strings.regex_replace(text, r"[^a-z!'(),\-.:;? \x{80}-\x{10ffff}]", " ")
+
+
+_COMPILED = {}
+_COMPILED_LOCK = threading.Lock()
+
+
+def compiled(text_config):
+    """This process's `GraphFrontend` of a `TextConfig`, and its traced `encode`.
+
+    Built once per text setting and shared by every tokenizer and thread of
+    the process: building reads the lexicon pack and tracing the ops takes
+    seconds, calling the traced function milliseconds.
+
+    Returns:
+        (frontend, encode): `encode` maps a 1-D string tensor as
+        `GraphFrontend.encode`.
+    """
+    key = (
+        text_config.tokenizer,
+        text_config.symbols,
+        text_config.language,
+        bool(text_config.normalize),
+    )
+    with _COMPILED_LOCK:
+        if key not in _COMPILED:
+            frontend = GraphFrontend.from_config(text_config)
+            encode = tf.function(
+                frontend.encode,
+                input_signature=[tf.TensorSpec([None], tf.string)],
+                autograph=False,
+            )
+            _COMPILED[key] = (frontend, encode)
+        return _COMPILED[key]
+
+
+def normalize_batch(texts):
+    """`mmae.text.normalize_texts`: the frontend's normalizer on Python strings."""
+    from mmae.config import TextConfig
+
+    texts = [str(text) for text in texts]
+    if not texts:
+        return []
+    _, encode = compiled(TextConfig())
+    normalized = encode(tf.constant(texts, tf.string))["normalized"].numpy()
+    return [text.decode("utf-8") for text in normalized]
 
 
 def agreement(frontend, tokenizer, texts):

@@ -28,7 +28,7 @@ import re
 import time
 import warnings
 
-from mmae.text import normalize as _python_normalizer
+from mmae.text import rules
 
 __all__ = ["FUNCTION_WORDS", "PhonemeLexicon", "english_words"]
 
@@ -285,15 +285,14 @@ def english_words(wordnet_dir=WORDNET_DIR):
     numbers = [num2words(i, lang="en") for i in range(101)]
     numbers += [num2words(i, lang="en", to="ordinal") for i in range(101)]
     numbers += ["thousand million billion trillion thousandth millionth oh"]
-    norm = _python_normalizer
     tables = [
-        *norm._TITLES.values(),
-        *norm._TITLES_WITH_PERIOD.values(),
-        *norm._ENDINGS.values(),
-        *norm._ENDINGS_WITH_PERIOD.values(),
-        *norm._SPOKEN_SYMBOLS.values(),
-        *(unit for units in norm._CURRENCY_UNITS.values() for unit in units if unit),
-        "number point minus percent o'clock hundred street saint half halves quarter quarters",
+        *rules.TITLES.values(),
+        *rules.TITLES_WITH_PERIOD.values(),
+        *rules.ENDINGS.values(),
+        *rules.ENDINGS_WITH_PERIOD.values(),
+        *rules.SPOKEN_SYMBOLS.values(),
+        *(unit for units in rules.CURRENCY_UNITS.values() for unit in units if unit),
+        rules.OTHER_WORDS,
     ]
     for text in numbers + tables:
         words.update(_WORD_RE.findall(text))

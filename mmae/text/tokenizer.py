@@ -1,13 +1,17 @@
 """Tokenizers: text to the integer ids a model embeds, and back.
 
-Two tokenizers share one contract (`TextTokenizer`): `CharacterTokenizer`
-reads normalized letters, `PhonemeTokenizer` reads IPA phonemes from
-espeak-ng (through `phonemizer`). Both map onto a frozen, versioned symbol
-set from `mmae.text.symbols`, where id 0 is padding and id 1 ends every
-utterance.
+All tokenizers share one contract (`TextTokenizer`). The ones models train
+and speak with run the project's text frontend
+(`mmae.text.graph_frontend.GraphFrontend`, TensorFlow ops), the same ops an
+exported SavedModel embeds: `CharacterTokenizer` reads normalized letters,
+`FrontendTokenizer` with tokenizer="phonemes" reads IPA phonemes from the
+bundled lexicon and grapheme-to-phoneme model (no espeak-ng).
+`PhonemeTokenizer` asks espeak-ng itself (through `phonemizer`); it is the
+reference the frontend's lexicon is built from and measured against. All map
+onto a frozen, versioned symbol set from `mmae.text.symbols`, where id 0 is
+padding and id 1 ends every utterance.
 
-This module is pure Python (no TensorFlow), so it can run in light worker
-processes.
+Importing this module does not import TensorFlow; the first encode does.
 
 Example:
 
@@ -21,12 +25,13 @@ import collections
 import logging
 import warnings
 
-from mmae.text.normalize import normalize_text
+from mmae.text.normalize import normalize_texts
 from mmae.text.symbols import _PUNCTUATION, EOS, PAD, SYMBOL_SETS
 
 __all__ = [
     "CharacterTokenizer",
     "EmptyTextError",
+    "FrontendTokenizer",
     "PhonemeTokenizer",
     "TextTokenizer",
     "UnknownCharacterWarning",
@@ -128,8 +133,7 @@ class TextTokenizer:
             raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}.")
         texts = list(texts)
         clip_ids = _check_clip_ids(texts, clip_ids)
-        prepared = [self._prepare(text) for text in texts]
-        symbol_strings = self._to_symbols(prepared)
+        symbol_strings = self._to_symbols(self._prepare(texts)) if texts else []
         encoded = []
         for symbols, text, clip_id in zip(symbol_strings, texts, clip_ids, strict=True):
             try:
@@ -164,14 +168,17 @@ class TextTokenizer:
     def from_config(cls, config):
         return cls(**config)
 
-    def _prepare(self, text):
-        return normalize_text(text) if self.normalize else text
+    def _prepare(self, texts):
+        # The texts as `_to_symbols` reads them.
+        return normalize_texts(texts) if self.normalize else list(texts)
 
     def _to_symbols(self, texts):
         # One symbol string per (normalized) text.
         raise NotImplementedError
 
     def _to_ids(self, symbols, text, clip_id):
+        # The reference tokenizer's symbol lookup; the frontend's ops do the
+        # same (GraphFrontend.ids_from_symbols).
         ids = []
         unknown = collections.Counter()
         space = self._symbol_to_id.get(" ")
@@ -189,6 +196,11 @@ class TextTokenizer:
             dropped = False
         if dropped and ids and ids[-1] == space:
             ids.pop()
+        return self._finish(ids, unknown, text, clip_id)
+
+    def _finish(self, ids, unknown, text, clip_id):
+        # Counts and reports unknown symbols, refuses a text with nothing to
+        # say, and ends the ids.
         self.unknown_counts.update(unknown)
         if not self._spoken_ids.intersection(ids):
             dropped = f" (dropped unknown characters: {_describe(unknown)})" if unknown else ""
@@ -209,12 +221,91 @@ class TextTokenizer:
         return ids
 
 
-class CharacterTokenizer(TextTokenizer):
-    """One id per character of the normalized text.
+class FrontendTokenizer(TextTokenizer):
+    """The project's text frontend, `mmae.text.graph_frontend.GraphFrontend`, as a tokenizer.
+
+    Text is normalized, read (letters, or phonemes from the bundled lexicon
+    and grapheme-to-phoneme model) and looked up by the frontend's TensorFlow
+    ops, traced once per process and text setting
+    (`mmae.text.graph_frontend.compiled`): the ids are the ones an exported
+    SavedModel computes for the same text. Python only reports what was
+    dropped and what had nothing to say. Encode many texts with
+    `encode_batch`: one call of the ops for the whole batch.
+
+    Args:
+        symbols: the symbol string, or a symbol set name ("chars-v1",
+            "phonemes-v1").
+        tokenizer: "characters" or "phonemes".
+        normalize: normalize the text first (numbers, abbreviations, case).
+        language: the frontend pack's language (phonemes only).
+    """
+
+    def __init__(self, symbols, tokenizer="characters", normalize=True, language="en-us"):
+        super().__init__(symbols, normalize=normalize)
+        if tokenizer not in ("characters", "phonemes"):
+            raise ValueError(f"tokenizer must be 'characters' or 'phonemes', got {tokenizer!r}.")
+        self.tokenizer = tokenizer
+        self.language = language
+        if tokenizer == "phonemes":
+            from mmae import pretrained
+
+            # Fails now, not at the first encode, when no pack reads `language`.
+            pretrained.frontend_path(language)
+
+    def get_config(self):
+        return {**super().get_config(), "tokenizer": self.tokenizer, "language": self.language}
+
+    def encode_batch(self, texts, clip_ids=None, errors="raise", return_normalized=False):
+        """Encodes several transcripts; see `TextTokenizer.encode_batch`.
+
+        Args:
+            return_normalized: also return the normalized texts (what a
+                dataset stores as the clip's text), from the same call.
+
+        Returns:
+            The list of ids (or errors), and with `return_normalized` a
+            second list: the normalized texts.
+        """
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}.")
+        texts = [str(text) for text in texts]
+        clip_ids = _check_clip_ids(texts, clip_ids)
+        encoded, normalized = [], []
+        if texts:
+            import tensorflow as tf
+
+            from mmae.config import TextConfig
+            from mmae.text.graph_frontend import compiled
+
+            config = TextConfig(
+                tokenizer=self.tokenizer,
+                symbols=self.symbols,
+                language=self.language,
+                normalize=self.normalize,
+            )
+            _, encode = compiled(config)
+            outputs = {key: value.numpy() for key, value in encode(tf.constant(texts)).items()}
+            normalized = [text.decode("utf-8") for text in outputs["normalized"]]
+        for i, (text, clip_id) in enumerate(zip(texts, clip_ids, strict=True)):
+            symbols = outputs["symbols"][i].decode("utf-8")
+            unknown = collections.Counter(c for c in symbols if c not in self._symbol_to_id)
+            # The frontend's ids end with EOS, which _finish adds back.
+            ids = outputs["tokens"][i, : max(int(outputs["num_tokens"][i]) - 1, 0)].tolist()
+            try:
+                encoded.append(self._finish(ids, unknown, text, clip_id))
+            except EmptyTextError as error:
+                if errors == "raise":
+                    raise
+                encoded.append(error)
+        return (encoded, normalized) if return_normalized else encoded
+
+
+class CharacterTokenizer(FrontendTokenizer):
+    """One id per character of the normalized text (the frontend with tokenizer="characters").
 
     Args:
         symbols: the symbol string, or a symbol set name such as "chars-v1".
-        normalize: run `normalize_text` first (numbers, abbreviations, case).
+        normalize: normalize the text first (numbers, abbreviations, case).
 
     Example:
 
@@ -223,8 +314,11 @@ class CharacterTokenizer(TextTokenizer):
     [19, 27, 2, 1]
     """
 
-    def _to_symbols(self, texts):
-        return texts
+    def __init__(self, symbols, normalize=True):
+        super().__init__(symbols, tokenizer="characters", normalize=normalize)
+
+    def get_config(self):
+        return {"symbols": self.symbols, "normalize": self.normalize}
 
 
 class PhonemeTokenizer(TextTokenizer):
@@ -269,10 +363,10 @@ class PhonemeTokenizer(TextTokenizer):
         state["_backend"] = None
         return state
 
-    def _prepare(self, text):
+    def _prepare(self, texts):
         # phonemizer reads each line as an utterance, so a newline would
         # split one transcript into two.
-        return " ".join(super()._prepare(text).split())
+        return [" ".join(text.split()) for text in super()._prepare(texts)]
 
     def _to_symbols(self, texts):
         from phonemizer.separator import Separator
@@ -331,7 +425,9 @@ def tokenizer_from_config(text_config):
     symbols = text_config.symbols or symbol_set
     if kind == "characters":
         return CharacterTokenizer(symbols, normalize=text_config.normalize)
-    return PhonemeTokenizer(symbols, language=text_config.language, normalize=text_config.normalize)
+    return FrontendTokenizer(
+        symbols, "phonemes", normalize=text_config.normalize, language=text_config.language
+    )
 
 
 def _require_espeak():
