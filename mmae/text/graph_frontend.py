@@ -171,13 +171,19 @@ class GraphFrontend(tf.Module):
         if text_config.tokenizer == "phonemes" and lexicon is None:
             from mmae import pretrained, runs
 
-            pack_config, lexicon, g2p = runs.load_frontend(
-                pack or pretrained.frontend_path(text_config.language)
-            )
+            pack = pack or pretrained.frontend_path(text_config.language)
+            pack_config, lexicon, g2p = runs.load_frontend(pack)
             if pack_config.text.symbols != symbols:
                 raise ValueError(
                     f"The text frontend pack writes the symbols {pack_config.text.symbols!r}; "
                     f"the run reads {symbols!r}."
+                )
+            if pack_config.text.frontend != rules.FRONTEND_VERSION:
+                raise ValueError(
+                    f"The text frontend pack {pack} belongs to frontend version "
+                    f"{pack_config.text.frontend}; this mmae runs version "
+                    f"{rules.FRONTEND_VERSION}. Make the pack again "
+                    "(scripts/make_bundled_frontend.sh)."
                 )
         return cls(symbols, text_config.tokenizer, text_config.normalize, lexicon, g2p)
 
