@@ -24,8 +24,16 @@ tokenizer the lexicon and the G2P's training words come from.
    espeak-ng's exactly, with the G2P and with spelling; how many words are
    outside the lexicon, and how many of those are spelled (only those
    without a vowel letter should be).
-3. Speed: ids per second for 1,000 sentences in one batch, the in-graph
-   frontend against `PhonemeTokenizer.encode_batch` (espeak-ng).
+3. Speed: ids per second for 1,000 sentences: the frontend traced, the
+   frontend inside a SavedModel (saved and loaded again), the frontend as
+   `mmae prepare` calls it (`FrontendTokenizer.encode_batch`, one call per
+   shard of 64 clips), and espeak-ng through `PhonemeTokenizer`, in one
+   batch and one clip at a time (how `mmae prepare` read phonemes before
+   frontend version 2).
+4. `mmae prepare` end to end on the first clips of a corpus (default 400 of
+   corpora/slt1600; skipped without it): with the frontend, and with
+   espeak-ng one clip at a time as version 1 did (its tokenizer put in
+   place of the frontend's), alternating, best of two each.
 
 Writes bench/results/frontend_bench.json and .png.
 """
@@ -63,6 +71,15 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--sentences", type=int, default=400, help="sentences per text (default: 400)"
+    )
+    parser.add_argument(
+        "--prepare-corpus",
+        default=os.path.join("corpora", "slt1600"),
+        help="an LJSpeech-format corpus for the prepare timing (default: corpora/slt1600, "
+        "skipped when missing)",
+    )
+    parser.add_argument(
+        "--prepare-clips", type=int, default=400, help="its clips to prepare (default: 400)"
     )
 
 
@@ -188,7 +205,12 @@ def measure(args):
                 row["examples"] = [list(m) for m in mismatches[:10]]
         row.update(_unknown_words(sentences, lexicon, normalize_text))
         results["sentences"][source] = row
-    results["speed"] = _speed(traced["g2p"], tokenizer, texts, tf)
+    results["speed"] = _speed(traced["g2p"], frontends["g2p"], tokenizer, texts, tf)
+    if os.path.exists(os.path.join(args.prepare_corpus, "metadata.csv")):
+        clips = 40 if args.quick else args.prepare_clips
+        results["prepare"] = _prepare_speed(args.prepare_corpus, clips, tokenizer)
+    else:
+        log(f"no corpus at {args.prepare_corpus}: no prepare timing")
     return results
 
 
@@ -213,14 +235,38 @@ def _unknown_words(sentences, lexicon, normalize_text):
     }
 
 
-def _speed(tokenize, tokenizer, texts, tf):
+def _speed(tokenize, frontend, tokenizer, texts, tf):
+    import tempfile
+
+    from mmae.config import TextConfig
+    from mmae.text import tokenizer_from_config
+
     sentences = [s for group in texts.values() for s in group]
     batch = (sentences * (1000 // max(len(sentences), 1) + 1))[:1000]
     tokenize(tf.constant(batch[:10]))  # trace
+    with tempfile.TemporaryDirectory() as directory:
+        module = tf.Module()
+        module.frontend = frontend
+        module.tokenize = tf.function(
+            frontend.tokenize, input_signature=[tf.TensorSpec([None], tf.string)]
+        )
+        tf.saved_model.save(module, directory)
+        saved = tf.saved_model.load(directory).tokenize
+    saved(tf.constant(batch[:10]))
+    text_config = TextConfig(tokenizer="phonemes", symbols=frontend.symbols)
+    prepare_tokenizer = tokenizer_from_config(text_config)
+    _python_tokens(prepare_tokenizer, batch[:10])  # trace
+    shards = [batch[i : i + 64] for i in range(0, len(batch), 64)]
     timings = {}
     for name, run in (
         ("graph_frontend", lambda: tokenize(tf.constant(batch))[1].numpy().sum()),
+        ("saved_model", lambda: saved(tf.constant(batch))[1].numpy().sum()),
+        ("prepare_frontend_per_shard", lambda: _python_tokens(prepare_tokenizer, *shards)),
         ("phoneme_tokenizer_espeak", lambda: _python_tokens(tokenizer, batch)),
+        (
+            "phoneme_tokenizer_espeak_per_clip",
+            lambda: _python_tokens(tokenizer, *([text] for text in batch)),
+        ),
     ):
         start = time.perf_counter()
         ids = run()
@@ -229,11 +275,82 @@ def _speed(tokenize, tokenizer, texts, tf):
     return {"sentences": len(batch), **timings}
 
 
-def _python_tokens(tokenizer, batch):
+def _prepare_speed(corpus, clips, reference):
+    """Seconds of `prepare` on `clips` clips, with the frontend and with espeak-ng per clip."""
+    import contextlib
+    import shutil
+    import tempfile
+    import threading
+    from unittest import mock
+
+    import mmae.text
+    from mmae.config import Config
+    from mmae.datasets import prepare as prepare_module
+
+    class EspeakPerClip(type(reference)):
+        """Version 1's prepare: espeak-ng phonemes, one clip per call."""
+
+        def encode_batch(self, texts, clip_ids=None, errors="raise", return_normalized=False):
+            texts = list(texts)
+            clip_ids = clip_ids or [None] * len(texts)
+            encoded = [
+                super(EspeakPerClip, self).encode_batch([t], [c], errors)[0]
+                for t, c in zip(texts, clip_ids, strict=True)
+            ]
+            normalized = [mmae.text.normalize_text(t) for t in texts]
+            return (encoded, normalized) if return_normalized else encoded
+
+    def espeak_tokenizer(text_config):
+        return EspeakPerClip(text_config.symbols, language=text_config.language)
+
+    config = Config.load("flite16k")
+    work = tempfile.mkdtemp(prefix="frontend_bench_prepare_")
+    try:
+        source = os.path.join(work, "corpus")
+        os.makedirs(source)
+        with open(os.path.join(corpus, "metadata.csv"), encoding="utf-8") as f:
+            rows = f.readlines()[:clips]
+        with open(os.path.join(source, "metadata.csv"), "w", encoding="utf-8") as f:
+            f.writelines(rows)
+        os.symlink(os.path.abspath(os.path.join(corpus, "wavs")), os.path.join(source, "wavs"))
+        seconds = {"frontend": [], "espeak_per_clip": []}
+        for repeat in range(2):
+            for name in seconds:
+                out = os.path.join(work, f"{name}{repeat}")
+                prepare_module._THREAD_STATE = threading.local()
+                patch = (
+                    mock.patch.object(mmae.text, "tokenizer_from_config", espeak_tokenizer)
+                    if name == "espeak_per_clip"
+                    else contextlib.nullcontext()
+                )
+                start = time.perf_counter()
+                with patch, warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    prepare_module.prepare(source, out, config, progress=False)
+                seconds[name].append(time.perf_counter() - start)
+                log(f"prepare {clips} clips, {name}: {seconds[name][-1]:.1f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    best = {name: round(min(values), 2) for name, values in seconds.items()}
+    return {
+        "corpus": corpus,
+        "clips": len(rows),
+        "seconds": {name: [round(v, 2) for v in values] for name, values in seconds.items()},
+        "best_seconds": best,
+        "frontend_vs_espeak_per_clip": round(best["frontend"] / best["espeak_per_clip"], 3),
+        "note": "The frontend was traced before (by the speed pass; the trace is cached per "
+        "process, about 5 s); each espeak-ng run starts espeak-ng in its threads.",
+    }
+
+
+def _python_tokens(tokenizer, *batches):
+    count = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        encoded = tokenizer.encode_batch(batch, errors="return")
-    return sum(len(ids) for ids in encoded if not isinstance(ids, Exception))
+        for batch in batches:
+            encoded = tokenizer.encode_batch(batch, errors="return")
+            count += sum(len(ids) for ids in encoded if not isinstance(ids, Exception))
+    return count
 
 
 def _read_report(pack):

@@ -402,6 +402,34 @@ def _frontend(frontend):
             f"{_number(row['equal_ids_spelled'])} | {row['words_outside_lexicon']} of "
             f"{row['words']:,} | {row['spelled_words']} |"
         )
+    speed = frontend.get("speed") or {}
+    names = {
+        "graph_frontend": "the frontend, traced (one batch)",
+        "saved_model": "the frontend inside a SavedModel (one batch)",
+        "prepare_frontend_per_shard": "the frontend as `mmae prepare` calls it (64 a call)",
+        "phoneme_tokenizer_espeak": "espeak-ng, `PhonemeTokenizer` (one batch)",
+        "phoneme_tokenizer_espeak_per_clip": "espeak-ng one clip a call (prepare, version 1)",
+    }
+    if speed:
+        lines += [
+            "",
+            f"| {speed['sentences']:,} sentences, phonemes by | seconds | ids per second |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {label} | {speed[key]['seconds']} | {speed[key]['ids_per_second']:,} |"
+            for key, label in names.items()
+            if key in speed
+        ]
+    prepare = frontend.get("prepare")
+    if prepare:
+        best = prepare["best_seconds"]
+        lines += [
+            "",
+            f"`mmae prepare` of {prepare['clips']} clips of `{prepare['corpus']}` (best of two): "
+            f"{best['frontend']} s with the frontend, {best['espeak_per_clip']} s with espeak-ng "
+            f"one clip at a time as version 1 did ({prepare['frontend_vs_espeak_per_clip']:.2f}x).",
+        ]
     lines += [
         "",
         "Plot: [bench/results/frontend_bench.png](bench/results/frontend_bench.png).",
@@ -420,7 +448,11 @@ def _vocoder_heading(quality):
             trained += " (extrapolated past the last logged step)"
     name = vocoder.get("name", "?")
     run = quality.get("run")
-    where = f"`{run}` at {name}" if run and vocoder.get("step") is not None else f"`{name}`"
+    step = vocoder.get("step")
+    if "/" in name:  # another run or a pack
+        where = f"`{name}`" + (f" at step {step}" if step is not None else "")
+    else:
+        where = f"`{run}` at {name}" if run and step is not None else f"`{name}`"
     clips = (quality.get("settings") or {}).get("clips_per_voice")
     held_out = f"the first {clips} held-out clips" if clips else "held-out clips"
     smoke = "; a `--quick` smoke run, not the benchmark's numbers" if quality.get("quick") else ""
