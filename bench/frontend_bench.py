@@ -34,6 +34,12 @@ tokenizer the lexicon and the G2P's training words come from.
    corpora/slt1600; skipped without it): with the frontend, and with
    espeak-ng one clip at a time as version 1 did (its tokenizer put in
    place of the frontend's), alternating, best of two each.
+5. Speech: the bundled model speaks sentences of the licenses it never saw
+   (default 100, another draw than part 2's) through the Python
+   `Synthesizer` and through its exported SavedModel (`serving_default`);
+   PocketSphinx transcribes both, and the word error rates are compared
+   (target: the SavedModel's at most 1.02x the Synthesizer's). Needs the
+   `eval` extra.
 
 Writes bench/results/frontend_bench.json and .png.
 """
@@ -80,6 +86,12 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--prepare-clips", type=int, default=400, help="its clips to prepare (default: 400)"
+    )
+    parser.add_argument(
+        "--speech-sentences",
+        type=int,
+        default=100,
+        help="sentences the bundled model speaks through both paths (default: 100; 0 skips)",
     )
 
 
@@ -211,7 +223,62 @@ def measure(args):
         results["prepare"] = _prepare_speed(args.prepare_corpus, clips, tokenizer)
     else:
         log(f"no corpus at {args.prepare_corpus}: no prepare timing")
+    count = 6 if args.quick else args.speech_sentences
+    if count:
+        results["speech"] = _speech(license_sentences(count, seed=1))
     return results
+
+
+def _speech(sentences):
+    """WER of the bundled model's speech through the `Synthesizer` and through its SavedModel."""
+    import tempfile
+
+    import numpy as np
+    import tensorflow as tf
+
+    from mmae import pretrained
+    from mmae.evaluation import Recognizer
+    from mmae.evaluation.metrics import word_error_rate
+    from mmae.export import export_saved_model
+    from mmae.synthesis import Synthesizer
+
+    log(f"speech: {len(sentences)} license sentences, Synthesizer and SavedModel")
+    recognizer = Recognizer()
+    synthesizer = Synthesizer.from_pretrained()
+    rate = synthesizer.sample_rate
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        python_audio = [synthesizer.synthesize(s) for s in sentences]
+    with tempfile.TemporaryDirectory() as directory:
+        export_saved_model(pretrained.path_of(), os.path.join(directory, "1"))
+        speech = tf.saved_model.load(os.path.join(directory, "1"))
+        saved_audio = []
+        for sentence in sentences:
+            out = speech.signatures["serving_default"](text=tf.constant([sentence]))
+            saved_audio.append(out["audio"][0, : int(out["lengths"][0])].numpy())
+    rows = {}
+    for name, audio in (("synthesizer", python_audio), ("saved_model", saved_audio)):
+        heard = [recognizer.transcribe(a, rate) for a in audio]
+        rows[name] = {
+            "wer": round(float(word_error_rate(sentences, heard)), 4),
+            "seconds_of_speech": round(sum(len(a) for a in audio) / rate, 1),
+        }
+    same_length = sum(len(a) == len(b) for a, b in zip(python_audio, saved_audio, strict=True))
+    difference = max(
+        float(np.max(np.abs(a - b))) if len(a) == len(b) and len(a) else 0.0
+        for a, b in zip(python_audio, saved_audio, strict=True)
+    )
+    ratio = rows["saved_model"]["wer"] / max(rows["synthesizer"]["wer"], 1e-9)
+    return {
+        "sentences": len(sentences),
+        "source": "license sentences (seed 1)",
+        **rows,
+        "saved_model_vs_synthesizer_wer": round(ratio, 4),
+        "target_max": 1.02,
+        "pass": ratio <= 1.02,
+        "same_length_waveforms": same_length,
+        "max_abs_sample_difference": round(difference, 6),
+    }
 
 
 def _unknown_words(sentences, lexicon, normalize_text):
@@ -243,7 +310,9 @@ def _speed(tokenize, frontend, tokenizer, texts, tf):
 
     sentences = [s for group in texts.values() for s in group]
     batch = (sentences * (1000 // max(len(sentences), 1) + 1))[:1000]
-    tokenize(tf.constant(batch[:10]))  # trace
+    # Warm-up calls on the timed batch itself: a first call traces (or, with
+    # another shape, retraces) and fills the lookup tables.
+    tokenize(tf.constant(batch))
     with tempfile.TemporaryDirectory() as directory:
         module = tf.Module()
         module.frontend = frontend
@@ -252,11 +321,12 @@ def _speed(tokenize, frontend, tokenizer, texts, tf):
         )
         tf.saved_model.save(module, directory)
         saved = tf.saved_model.load(directory).tokenize
-    saved(tf.constant(batch[:10]))
+    saved(tf.constant(batch))
     text_config = TextConfig(tokenizer="phonemes", symbols=frontend.symbols)
     prepare_tokenizer = tokenizer_from_config(text_config)
-    _python_tokens(prepare_tokenizer, batch[:10])  # trace
+    _python_tokens(prepare_tokenizer, batch)
     shards = [batch[i : i + 64] for i in range(0, len(batch), 64)]
+    _python_tokens(tokenizer, batch[:10])  # starts espeak-ng
     timings = {}
     for name, run in (
         ("graph_frontend", lambda: tokenize(tf.constant(batch))[1].numpy().sum()),
@@ -288,20 +358,25 @@ def _prepare_speed(corpus, clips, reference):
     from mmae.datasets import prepare as prepare_module
 
     class EspeakPerClip(type(reference)):
-        """Version 1's prepare: espeak-ng phonemes, one clip per call."""
+        """Version 1's prepare: espeak-ng phonemes, one clip per call.
+
+        Version 1 normalized with Python's `re`; here the shard is normalized
+        in one call of the frontend, which costs less than that per clip did,
+        so the baseline is if anything faster than version 1 was.
+        """
 
         def encode_batch(self, texts, clip_ids=None, errors="raise", return_normalized=False):
             texts = list(texts)
             clip_ids = clip_ids or [None] * len(texts)
+            normalized = mmae.text.normalize_texts(texts)
             encoded = [
-                super(EspeakPerClip, self).encode_batch([t], [c], errors)[0]
-                for t, c in zip(texts, clip_ids, strict=True)
+                super(EspeakPerClip, self).encode_batch([text], [clip_id], errors)[0]
+                for text, clip_id in zip(normalized, clip_ids, strict=True)
             ]
-            normalized = [mmae.text.normalize_text(t) for t in texts]
             return (encoded, normalized) if return_normalized else encoded
 
     def espeak_tokenizer(text_config):
-        return EspeakPerClip(text_config.symbols, language=text_config.language)
+        return EspeakPerClip(text_config.symbols, language=text_config.language, normalize=False)
 
     config = Config.load("flite16k")
     work = tempfile.mkdtemp(prefix="frontend_bench_prepare_")
@@ -408,6 +483,15 @@ def summary(results):
             f"{row['equal_ids_spelled']:.3f} spelling; {row['words_outside_lexicon']} of "
             f"{row['words']} words outside the lexicon"
         )
+    speech = results.get("speech")
+    if speech:
+        lines.append(
+            f"speech WER: Synthesizer {speech['synthesizer']['wer']:.3f}, SavedModel "
+            f"{speech['saved_model']['wer']:.3f} ({speech['saved_model_vs_synthesizer_wer']:.3f}x)"
+        )
+    prepare = results.get("prepare")
+    if prepare:
+        lines.append(f"prepare: {prepare['frontend_vs_espeak_per_clip']:.3f}x version 1's time")
     return "\n".join(lines)
 
 

@@ -421,6 +421,19 @@ def _frontend(frontend):
             for key, label in names.items()
             if key in speed
         ]
+    speech = frontend.get("speech")
+    if speech:
+        verdict = "met" if speech["pass"] else "not met"
+        lines += [
+            "",
+            f"The bundled model speaking {speech['sentences']} {speech['source']}, transcribed "
+            f"by PocketSphinx: WER {speech['synthesizer']['wer']:.3f} through the Python "
+            f"`Synthesizer`, {speech['saved_model']['wer']:.3f} through its SavedModel "
+            f"({speech['saved_model_vs_synthesizer_wer']:.3f}x; target at most "
+            f"{speech['target_max']}x: {verdict}); {speech['same_length_waveforms']} of "
+            f"{speech['sentences']} waveforms have the same length, the largest sample "
+            f"difference is {speech['max_abs_sample_difference']}.",
+        ]
     prepare = frontend.get("prepare")
     if prepare:
         best = prepare["best_seconds"]

@@ -303,8 +303,8 @@ def build_parser():
     export.add_argument(
         "--data",
         default=None,
-        help="the run's prepared data: its transcripts check the in-graph text frontend "
-        "against the Python tokenizer",
+        help="the run's prepared data: its transcripts check that the SavedModel tokenizes "
+        "them as the Python side does",
     )
     export.add_argument("--checkpoint", default=None, help="a checkpoint instead of the latest")
     export.add_argument("--tflite", default=None, metavar="PATH", help="also write this .tflite")

@@ -409,17 +409,19 @@ class IncompatibleConfigError(ValueError):
     pass
 
 
-def check_compatible(expected, found, what="data"):
+def check_compatible(expected, found, what="data", sections=("audio", "text")):
     """Raises IncompatibleConfigError if `found` features differ from `expected`.
 
     Args:
         expected: the Config a model or run was made with.
         found: the Config stored with the data (or checkpoint) being loaded.
         what: a name for `found` in the message, e.g. a path.
+        sections: the feature sections that matter (a vocoder reads no text:
+            ("audio",)).
     """
     differences = []
-    for section, keys in FEATURE_KEYS.items():
-        for key in keys:
+    for section in sections:
+        for key in FEATURE_KEYS[section]:
             want = getattr(getattr(expected, section), key)
             got = getattr(getattr(found, section), key)
             if want != got:
@@ -427,7 +429,7 @@ def check_compatible(expected, found, what="data"):
     if differences:
         versions = {expected.text.frontend, found.text.frontend}
         advice = "Prepare the data again with this config, or train with the data's config."
-        if versions != {FRONTEND_VERSION}:
+        if "text" in sections and len(versions) > 1:
             # Only this version's frontend exists to make tokens with.
             advice = (
                 f"Text frontend versions {sorted(versions)} made different tokens from the "
@@ -439,6 +441,27 @@ def check_compatible(expected, found, what="data"):
             + "\n  ".join(differences)
             + "\n"
             + advice
+        )
+
+
+def with_current_frontend(config):
+    """`config` with `text.frontend` set to this mmae's version: what data made now is."""
+    text = dataclasses.replace(config.text, frontend=FRONTEND_VERSION)
+    return dataclasses.replace(config, text=text)
+
+
+def check_frontend(config, what):
+    """Refuses `config` (of data or a run) when another text frontend version made its tokens.
+
+    Raises:
+        IncompatibleConfigError: the message names both versions and what to do.
+    """
+    if config.text.frontend != FRONTEND_VERSION:
+        raise IncompatibleConfigError(
+            f"{what} was made by text frontend version {config.text.frontend}; this mmae's "
+            f"frontend is version {FRONTEND_VERSION} and makes different tokens from the same "
+            "text (mmae/text/rules.py lists the versions). Prepare the data again "
+            "(mmae prepare) and train a new run on it."
         )
 
 

@@ -326,8 +326,9 @@ def export_saved_model(
             version directory such as `models/mmae/1`).
         checkpoint: a checkpoint prefix instead of the run's latest.
         data_dir: the run's prepared data: up to 200 of its transcripts
-            measure how often the graph frontend's ids equal the Python
-            tokenizer's.
+            check that the SavedModel's ids equal the Python tokenizer's
+            (the same frontend, so all of them unless `lexicon` replaces
+            the bundled pack).
         texts: more texts for the same purpose.
         overwrite: replace an export already in `out_dir`.
         lexicon: a `PhonemeLexicon` instead of the bundled frontend's (words

@@ -137,12 +137,13 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
 
     import tensorflow as tf
 
-    from mmae.config import Config
+    from mmae.config import Config, with_current_frontend
     from mmae.datasets.words import LEXICON_FILE
     from mmae.text.g2p import G2P
     from mmae.weights import save_weights
 
-    config = Config.load(os.path.join(g2p_run, "config.yaml"))
+    # The pack defines this frontend version's phonemes.
+    config = with_current_frontend(Config.load(os.path.join(g2p_run, "config.yaml")))
     g2p = G2P.from_run_config(config)
     loaded = runs.restore_weights(g2p, checkpoint or g2p_run)
     os.makedirs(out_dir, exist_ok=True)

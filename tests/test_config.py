@@ -1,6 +1,14 @@
 import pytest
 
-from mmae.config import Config, IncompatibleConfigError, check_compatible
+from mmae.config import (
+    Config,
+    IncompatibleConfigError,
+    check_compatible,
+    check_frontend,
+    frontend_mismatch,
+    with_current_frontend,
+)
+from mmae.text.rules import FRONTEND_VERSION
 from mmae.text.symbols import SYMBOL_SETS
 
 
@@ -92,6 +100,29 @@ def test_incompatible_features_are_listed():
     message = str(error.value)
     assert "audio.num_mels: expected 80, prepared/x has 64" in message
     assert "text.symbols" in message and "audio.sample_rate" not in message
+
+
+def test_text_frontend_versions():
+    # A preset has no symbols: it is this version. A stored config with
+    # symbols but no version was written by version 1.
+    assert Config.load("flite16k").text.frontend == FRONTEND_VERSION == 2
+    stored = Config().to_dict()
+    assert stored["text"]["frontend"] == 2
+    del stored["text"]["frontend"]
+    old = Config.from_dict(stored)
+    assert old.text.frontend == 1
+    with pytest.raises(IncompatibleConfigError, match="versions \\[1, 2\\]"):
+        check_compatible(Config(), old)
+    # Only the audio matters to a vocoder; other differences get the usual advice.
+    check_compatible(Config(), old, sections=("audio",))
+    other = Config.from_dict({**stored, "audio": {"num_mels": 64}})
+    with pytest.raises(IncompatibleConfigError) as error:
+        check_compatible(old, other)
+    assert "Prepare the data again with this config" in str(error.value)
+    assert with_current_frontend(old).text.frontend == 2
+    with pytest.raises(IncompatibleConfigError, match="version 1.*mmae prepare"):
+        check_frontend(old, "prepared/old")
+    assert "version 1" in frontend_mismatch(old.text) and frontend_mismatch(Config().text) is None
 
 
 def test_training_settings_do_not_break_compatibility():

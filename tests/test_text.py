@@ -16,6 +16,7 @@ from mmae.text import (
     EmptyTextError,
     FrontendTokenizer,
     PhonemeTokenizer,
+    UnknownCharacterWarning,
     normalize_text,
     normalize_texts,
     tokenizer_from_config,
@@ -108,6 +109,27 @@ def test_unknown_characters_are_dropped_counted_and_reported():
     with pytest.warns(UserWarning, match="clip-2"):
         tokenizer.encode("ж again", clip_id="clip-2")
     assert tokenizer.unknown_counts == {"ж": 4}
+
+
+def test_the_phoneme_frontend_reports_letters_of_other_scripts():
+    tokenizer = FrontendTokenizer("phonemes-v1", tokenizer="phonemes")
+    with pytest.warns(UnknownCharacterWarning, match="clip-3.*'м'"):
+        ids = tokenizer.encode("Hello мир world.", clip_id="clip-3")
+    assert tokenizer.decode(ids) == "həlˈoʊ wˈɜːld."
+    assert tokenizer.unknown_counts == {"м": 1, "и": 1, "р": 1}
+    with pytest.raises(EmptyTextError, match="dropped unknown characters: 'ж'"):
+        tokenizer.encode("жж", clip_id="clip-4")
+
+
+def test_what_is_not_text_is_named_and_broken_unicode_is_read():
+    tokenizer = CharacterTokenizer("chars-v1")
+    for bad in (None, b"bytes", 3.5):
+        with pytest.raises(TypeError, match="Clip 'c1' is a"):
+            tokenizer.encode_batch(["fine", bad], clip_ids=["c0", "c1"])
+    with pytest.raises(TypeError, match="Text 1 is a NoneType"):
+        normalize_texts(["fine", None])
+    # A lone surrogate (an undecodable byte of a command line) is a space.
+    assert tokenizer.decode(tokenizer.encode("bad\udc80byte")) == "bad byte"
 
 
 def test_a_dropped_word_between_spaces_leaves_one_space():

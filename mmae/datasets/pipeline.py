@@ -20,7 +20,7 @@ import os
 
 import tensorflow as tf
 
-from mmae.config import Config, check_compatible
+from mmae.config import Config, check_compatible, check_frontend
 from mmae.datasets import records
 from mmae.datasets.prepare import load_dataset_info
 
@@ -109,7 +109,11 @@ def make_dataset(
         `token_mask` [B, T] and `frame_mask` [B, F] float32.
     """
     info = load_dataset_info(data_dir)
-    check_compatible(config, Config.from_dict(info["config"]), what=str(data_dir))
+    found = Config.from_dict(info["config"])
+    check_compatible(config, found, what=str(data_dir))
+    # Tokens of another frontend version would train a model to read text
+    # as no path reads it any more.
+    check_frontend(found, str(data_dir))
     training = split == "train" if training is None else training
     train = config.train
     batch_size = batch_size or train.batch_size

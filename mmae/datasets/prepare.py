@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from mmae.config import PRESET_DIR, Config, check_compatible
+from mmae.config import PRESET_DIR, Config, check_compatible, with_current_frontend
 from mmae.datasets import readers, records
 from mmae.progress import progress_bar
 
@@ -59,6 +59,8 @@ def prepare(source, out_dir, config, *, jobs=None, strict=False, overwrite=False
         The dataset summary that is also written to `out_dir/dataset.json`.
     """
     start = time.time()
+    # The tokens are this frontend's, whatever version the config came with.
+    config = with_current_frontend(config)
     utterances, row_problems = readers.read_corpus(source)
     row_problems = [{"where": p.where, "reason": p.reason, "kind": "bad row"} for p in row_problems]
     if strict and row_problems:

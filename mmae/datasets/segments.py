@@ -70,7 +70,8 @@ def make_segment_dataset(
     """
     info = load_dataset_info(data_dir)
     found = Config.from_dict(info["config"])
-    check_compatible(config, found, what=str(data_dir))
+    # A vocoder reads no tokens: only the audio features must match.
+    check_compatible(config, found, what=str(data_dir), sections=("audio",))
     if not found.data.store_audio:
         raise NoAudioError(
             f"{data_dir} holds log-mels only; a vocoder trains on waveforms too. Prepare the "

@@ -21,6 +21,7 @@ import os
 
 import tensorflow as tf
 
+from mmae.config import with_current_frontend
 from mmae.datasets.prepare import split_of
 from mmae.text.g2p import GRAPHEMES, output_symbols
 
@@ -54,6 +55,7 @@ def prepare_lexicon(out_dir, config, *, words=(), lexicon=None):
             "A pronunciation lexicon is for phoneme models; set text.tokenizer=phonemes and "
             f"a phonemes-* text.symbol_set (got {config.text.tokenizer!r})."
         )
+    config = with_current_frontend(config)
     if lexicon is None:
         lexicon = PhonemeLexicon.build(config.text.symbols, config.text.language, words=words)
     os.makedirs(out_dir, exist_ok=True)

@@ -70,10 +70,18 @@ def score_text(text):
     that "Dr. Smith paid $5." and "doctor smith paid five dollars" score as
     equal; punctuation and hyphens become word breaks.
     """
-    from mmae.text.normalize import normalize_text
+    return score_texts([text])[0]
 
-    words = _NOT_A_WORD_CHARACTER.sub(" ", normalize_text(text).lower()).split()
-    return " ".join(word.strip("'") for word in words if word.strip("'"))
+
+def score_texts(texts):
+    """`score_text` of every text, normalized in one call of the text frontend."""
+    from mmae.text.normalize import normalize_texts
+
+    scored = []
+    for normalized in normalize_texts(texts):
+        words = _NOT_A_WORD_CHARACTER.sub(" ", normalized.lower()).split()
+        scored.append(" ".join(word.strip("'") for word in words if word.strip("'")))
+    return scored
 
 
 def word_error_rate(references, hypotheses, normalize=True):
@@ -109,8 +117,8 @@ def _scored_pair(references, hypotheses, normalize):
     if not references:
         raise ValueError("No sentences to score.")
     if normalize:
-        references = [score_text(text) for text in references]
-        hypotheses = [score_text(text) for text in hypotheses]
+        references = score_texts(references)
+        hypotheses = score_texts(hypotheses)
     empty = [i for i, text in enumerate(references) if not text.strip()]
     if empty:
         raise ValueError(f"References {empty} have no words to score once normalized.")

@@ -251,6 +251,9 @@ class GraphFrontend(tf.Module):
 
     def _symbols_of(self, text):
         if self.tokenizer == "phonemes":
+            # (Normalized text has no control characters; raw text may, and
+            # "\x01" marks matches in `_substitute`.)
+            text = tf.strings.regex_replace(text, r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ")
             text = self._phonemes(tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " ")))
         return text
 
@@ -490,7 +493,7 @@ def _number_words(digits):
 
 
 def _cardinal(integers):
-    """`_cardinal` of normalize.py: "1,200" -> "one thousand two hundred"; "007" by digit."""
+    """ "1,200" -> "one thousand two hundred"; "007" and numbers over 15 digits digit by digit."""
     digits = tf.strings.regex_replace(integers, ",", "")
     length = tf.strings.length(digits)
     by_digit = (length > _MAX_CARDINAL_DIGITS) | (
@@ -523,7 +526,7 @@ def _decimal(integers, fractions):
 
 
 def _number(numbers):
-    """`_number` of normalize.py: "12", "1,200", "3.5" or ".5" in words."""
+    """ "12", "1,200", "3.5" or ".5" in words."""
     integers, fractions = _groups(numbers, r"([\d,]*)(?:\.(\d+))?", 1, 2)
     return tf.where(fractions == "", _cardinal(integers), _decimal(integers, fractions))
 
@@ -616,7 +619,8 @@ def _year_match(matches):
 
 
 def _numbers(text):
-    """`_expand_numbers` of normalize.py, rule by rule."""
+    """Every number rule, in order: minus, currency, percent, ordinals, plurals, times, decimals,
+    years, then the other integers."""
     # Python's integers end where no digit follows ("1,0001" is "1" and
     # "0001"): a comma group followed by a digit loses its comma ("\x03") to
     # the number rules until the end.
@@ -649,11 +653,11 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 @functools.lru_cache(maxsize=1)
 def _folding_table():
-    """Character -> its ASCII form, for every code point `_to_ascii` changes into ASCII.
+    """Character -> its ASCII form, for every code point that folds to ASCII.
 
     The typographic table, then NFKD without combining marks, one character
     at a time (the dashes are left to the dash rules). Characters that fold
-    to something non-ASCII are left alone: like the Python normalizer, the
+    to something non-ASCII are left alone: the
     graph drops non-ASCII letters at tokenization and reads other symbols
     as spaces.
     """
@@ -705,7 +709,8 @@ def _any_case(word):
 
 
 def _abbreviations(text):
-    """`_expand_abbreviations` of normalize.py (before lowercasing)."""
+    """Number signs, titles, sentence-ending abbreviations, saints and streets (before
+    lowercasing)."""
     text = tf.strings.regex_replace(text, rf"\b{_any_case('no')}\.\s*(\d)", r"number \1")
     text = tf.strings.regex_replace(text, r"#\s?(\d)", r"number \1")
     for word, spoken in rules.TITLES.items():
@@ -737,7 +742,7 @@ def _abbreviations(text):
 
 
 def _symbols(text):
-    """`_replace_symbols` of normalize.py."""
+    """Spoken symbols, brackets, and spaces for every other character the symbol set lacks."""
     for char, spoken in rules.SPOKEN_SYMBOLS.items():
         text = tf.strings.regex_replace(text, re.escape(char), spoken)
     for char, bracket in rules.BRACKETS.items():
@@ -781,15 +786,35 @@ def compiled(text_config):
         return _COMPILED[key]
 
 
+def string_tensor(texts):
+    """A 1-D `tf.string` tensor of Python strings, as UTF-8.
+
+    Raises:
+        TypeError: an item is not a `str` (None, bytes and numbers are not text).
+    """
+    encoded = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"Text {i} is a {type(text).__name__}, not a str: {text!r:.80}.")
+        try:
+            encoded.append(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            # Lone surrogates (undecodable bytes of a command line): U+FFFD,
+            # which the normalizer reads as a space.
+            fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            encoded.append(fixed.encode("utf-8"))
+    return tf.constant(encoded, tf.string, shape=[len(encoded)])
+
+
 def normalize_batch(texts):
     """`mmae.text.normalize_texts`: the frontend's normalizer on Python strings."""
     from mmae.config import TextConfig
 
-    texts = [str(text) for text in texts]
+    texts = list(texts)
     if not texts:
         return []
     _, encode = compiled(TextConfig())
-    normalized = encode(tf.constant(texts, tf.string))["normalized"].numpy()
+    normalized = encode(string_tensor(texts))["normalized"].numpy()
     return [text.decode("utf-8") for text in normalized]
 
 

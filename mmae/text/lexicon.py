@@ -130,14 +130,14 @@ class PhonemeLexicon:
         Raises:
             FileNotFoundError: WordNet is not installed.
         """
-        from mmae.text.normalize import normalize_text
+        from mmae.text.normalize import normalize_texts
         from mmae.text.tokenizer import PhonemeTokenizer
 
         start = time.perf_counter()
         vocabulary, inflections, frequency = english_words(wordnet_dir)
         given = set(words)
-        for text in texts:
-            given.update(_WORD_RE.findall(normalize_text(text)))
+        for text in normalize_texts(texts):
+            given.update(_WORD_RE.findall(text))
         given = {w for w in given if _WORD_RE.fullmatch(w)}
         vocabulary = sorted(vocabulary | given)
         inflections = sorted(inflections - set(vocabulary))

@@ -55,9 +55,11 @@ class UnknownCharacterWarning(UserWarning):
 class TextTokenizer:
     """Maps text to symbol ids of a fixed symbol set, and ids back to text.
 
-    Subclasses only decide how text becomes a string of symbols
-    (`_to_symbols`); looking symbols up, dropping and counting unknown ones,
-    and appending the end-of-sequence id are shared.
+    Subclasses decide how text becomes symbols: `PhonemeTokenizer` through
+    `_to_symbols` (its ids are looked up here, in `_to_ids`),
+    `FrontendTokenizer` in the frontend's ops. Counting and reporting unknown
+    symbols, refusing a text with nothing to say and appending the
+    end-of-sequence id (`_finish`) are shared.
 
     Args:
         symbols: the symbol string (id = position), or the name of a symbol
@@ -118,8 +120,8 @@ class TextTokenizer:
             clip_ids: None, or one clip id per transcript.
             errors: "raise" stops at the first transcript with nothing to
                 say; "return" puts its `EmptyTextError` in the result list in
-                place of its ids and goes on with the rest (one phonemizer
-                call for the whole batch either way).
+                place of its ids and goes on with the rest (one call of the
+                frontend, or of phonemizer, for the whole batch either way).
 
         Returns:
             A list of id lists (or, with errors="return", errors), one per
@@ -268,14 +270,17 @@ class FrontendTokenizer(TextTokenizer):
         """
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}.")
-        texts = [str(text) for text in texts]
+        texts = list(texts)
         clip_ids = _check_clip_ids(texts, clip_ids)
+        for text, clip_id in zip(texts, clip_ids, strict=True):
+            if not isinstance(text, str):
+                raise TypeError(
+                    f"{_describe_clip(clip_id)} is a {type(text).__name__}, not text: {text!r:.80}."
+                )
         encoded, normalized = [], []
         if texts:
-            import tensorflow as tf
-
             from mmae.config import TextConfig
-            from mmae.text.graph_frontend import compiled
+            from mmae.text.graph_frontend import compiled, string_tensor
 
             config = TextConfig(
                 tokenizer=self.tokenizer,
@@ -284,11 +289,14 @@ class FrontendTokenizer(TextTokenizer):
                 normalize=self.normalize,
             )
             _, encode = compiled(config)
-            outputs = {key: value.numpy() for key, value in encode(tf.constant(texts)).items()}
+            outputs = {key: value.numpy() for key, value in encode(string_tensor(texts)).items()}
             normalized = [text.decode("utf-8") for text in outputs["normalized"]]
         for i, (text, clip_id) in enumerate(zip(texts, clip_ids, strict=True)):
             symbols = outputs["symbols"][i].decode("utf-8")
             unknown = collections.Counter(c for c in symbols if c not in self._symbol_to_id)
+            if self.tokenizer == "phonemes":
+                # Letters of other scripts, which the phoneme reader drops.
+                unknown.update(c for c in normalized[i] if not c.isascii())
             # The frontend's ids end with EOS, which _finish adds back.
             ids = outputs["tokens"][i, : max(int(outputs["num_tokens"][i]) - 1, 0)].tolist()
             try:
