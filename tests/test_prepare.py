@@ -235,7 +235,7 @@ def test_data_of_another_text_frontend_version_is_refused(tiny_corpus, tiny_conf
     message = r"text.frontend: expected 2, .* has 1(.|\n)*versions \[1, 2\](.|\n)*mmae prepare"
     with pytest.raises(IncompatibleConfigError, match=message):
         make_dataset(out, tiny_config, "train")
-    with pytest.raises(IncompatibleConfigError, match="text.frontend"):
+    with pytest.raises(IncompatibleConfigError, match="text.frontend(.|\n)*--overwrite"):
         prepare(tiny_corpus, out, tiny_config, jobs=1, progress=False)
 
 

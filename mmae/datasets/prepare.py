@@ -31,7 +31,13 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from mmae.config import PRESET_DIR, Config, check_compatible, with_current_frontend
+from mmae.config import (
+    PRESET_DIR,
+    Config,
+    IncompatibleConfigError,
+    check_compatible,
+    with_current_frontend,
+)
 from mmae.datasets import readers, records
 from mmae.progress import progress_bar
 
@@ -506,7 +512,13 @@ def _check_or_write_config(out_dir, config):
     path = os.path.join(out_dir, "config.yaml")
     if tf.io.gfile.exists(path):
         stored = Config.load(path)
-        check_compatible(stored, config, what=f"this config (vs. {path})")
+        try:
+            check_compatible(stored, config, what=f"this config (vs. {path})")
+        except IncompatibleConfigError as error:
+            raise IncompatibleConfigError(
+                f"{error}\n{out_dir} holds data prepared that other way: prepare into another "
+                "directory, or pass --overwrite (overwrite=True) to replace it."
+            ) from None
         if stored.data != config.data:
             raise PrepareError(
                 f"{out_dir} was prepared with different data settings ({path}); "
