@@ -145,13 +145,13 @@ def test_old_npz_pretrained_models_load_and_convert(tmp_path):
     np.testing.assert_array_equal(_mel(converted), expected)
 
 
-def test_the_bundled_model_speaks_as_it_did_before_the_conversion():
-    """tests/data/pretrained_reference.npz: the bundled model's output from weights.npz."""
+def test_the_bundled_model_speaks_as_it_did_when_packed():
+    """tests/data/pretrained_reference.npz (scripts/make_pretrained_reference.py)."""
     from mmae.synthesis import Synthesizer
 
     reference = np.load(os.path.join(TESTS, "data", "pretrained_reference.npz"))
     texts = [str(text) for text in reference["texts"]]
-    # The reference was made with Griffin-Lim, the vocoder of the time.
+    # Griffin-Lim: the acoustic model's output, no trained vocoder in the way.
     synthesizer = Synthesizer.from_pretrained(vocoder="griffin_lim")
     for index, mel in enumerate(synthesizer.synthesize_mel(texts)):
         np.testing.assert_allclose(mel, reference[f"mel_{index}"], atol=1e-5)
