@@ -303,6 +303,7 @@ def _unknown_words(sentences, lexicon, normalize_text):
 
 
 def _speed(tokenize, frontend, tokenizer, texts, tf):
+    import shutil
     import tempfile
 
     from mmae.config import TextConfig
@@ -313,16 +314,20 @@ def _speed(tokenize, frontend, tokenizer, texts, tf):
     # Warm-up calls on the timed batch itself: a first call traces (or, with
     # another shape, retraces) and fills the lookup tables.
     tokenize(tf.constant(batch))
-    with tempfile.TemporaryDirectory() as directory:
-        module = tf.Module()
-        module.frontend = frontend
-        module.tokenize = tf.function(
-            frontend.tokenize, input_signature=[tf.TensorSpec([None], tf.string)]
-        )
-        tf.saved_model.save(module, directory)
-        saved = tf.saved_model.load(directory).tokenize
+    directory = tempfile.mkdtemp(prefix="frontend_bench_")
+    module = tf.Module()
+    module.frontend = frontend
+    module.tokenize = tf.function(
+        frontend.tokenize, input_signature=[tf.TensorSpec([None], tf.string)]
+    )
+    tf.saved_model.save(module, directory)
+    # The loaded object owns the tables: keep it, not only its function.
+    loaded = tf.saved_model.load(directory)
+    saved = loaded.tokenize
     saved(tf.constant(batch))
-    text_config = TextConfig(tokenizer="phonemes", symbols=frontend.symbols)
+    text_config = TextConfig(
+        tokenizer="phonemes", symbol_set="phonemes-v1", symbols=frontend.symbols
+    )
     prepare_tokenizer = tokenizer_from_config(text_config)
     _python_tokens(prepare_tokenizer, batch)
     shards = [batch[i : i + 64] for i in range(0, len(batch), 64)]
@@ -342,6 +347,7 @@ def _speed(tokenize, frontend, tokenizer, texts, tf):
         ids = run()
         seconds = time.perf_counter() - start
         timings[name] = {"seconds": round(seconds, 2), "ids_per_second": round(ids / seconds)}
+    shutil.rmtree(directory, ignore_errors=True)
     return {"sentences": len(batch), **timings}
 
 
