@@ -15,7 +15,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["mmae", "mmae.*"]),
-    package_data={"mmae": ["configs/*.yaml", "assets/*/*"]},
+    package_data={"mmae": ["configs/*.yaml", "assets/*/*", "serving/*.html"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
@@ -42,7 +42,20 @@ setup(
         # tensorflow-io 0.37.1 cannot load its ops beside TF 2.21 (undefined
         # symbols); mmae uses it only as an optional extra decoder.
         "tfio": ["tensorflow-io>=0.37"],
-        "dev": ["pytest>=8", "ruff>=0.6", "nbmake>=1.5", "ipykernel>=6", "ai-edge-litert>=1.2"],
+        # `mmae serve`.
+        "serve": ["starlette>=0.40", "uvicorn>=0.30", "prometheus-client>=0.20"],
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "nbmake>=1.5",
+            "ipykernel>=6",
+            "ai-edge-litert>=1.2",
+            # The server's tests: its test client, OpenAI's own client against
+            # it, and selenium for its page in Debian's Chromium.
+            "httpx>=0.27",
+            "openai>=1.40",
+            "selenium>=4.20",
+        ],
     },
     entry_points={"console_scripts": ["mmae=mmae.cli:main"]},
 )

@@ -50,6 +50,7 @@ BENCHMARKS = (
     "vocoder_quality",
     "vocoder_finetune",
     "frontend",
+    "serve",
 )
 # Built and prepared when missing: {voice: (corpus, prepared)}, and the benchmarks using each.
 VOICES = {
@@ -84,6 +85,7 @@ def commands(quick, out_dir):
                 [python, "-m", "bench.vocoder_architecture_bench", "--quick", *out]
             ],
             "frontend": [[python, "-m", "bench.frontend_bench", "--quick", *out]],
+            "serve": [[python, "-m", "bench.serve_bench", "--quick", *out]],
         }
     voices = [f"{voice}={prepared}" for voice, (_, prepared) in VOICES.items()]
     return {
@@ -102,6 +104,7 @@ def commands(quick, out_dir):
             + ["--vocoder-run", VOCODER_RUN, "--data", PREPARED, "--other-voice", VOICES["rms"][1]]
         ],
         "frontend": [[python, "-m", "bench.frontend_bench"]],
+        "serve": [[python, "-m", "bench.serve_bench"]],
     }
 
 

@@ -10,6 +10,8 @@ mmae evaluate --run RUN --data PREPARED [--limit N] [--no-dnsmos]
 
 import argparse
 import contextlib
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -286,6 +288,41 @@ def build_parser():
     synthesize.add_argument("--quiet", action="store_true", help="no progress bar")
     synthesize.set_defaults(run=_synthesize)
 
+    serve = commands.add_parser(
+        "serve",
+        help="speak over HTTP: OpenAI's and Coqui's speech APIs, streamed, with a web page",
+        description="Serve a run (default: the bundled pretrained model) over HTTP: POST "
+        "/v1/audio/speech (OpenAI's speech API, streamed sentence by sentence), GET /api/tts "
+        "(Coqui TTS's tts-server), /voices, /health, /metrics (Prometheus) and a page at /. "
+        "Concurrent requests' sentences share model calls. Needs the serve extra "
+        '(pip install "mmae[serve]").',
+    )
+    served = serve.add_mutually_exclusive_group()
+    served.add_argument(
+        "--run", dest="run_dir", default=None, help="a training run (default: the bundled model)"
+    )
+    served.add_argument(
+        "--saved-model",
+        default=None,
+        help="a directory written by `mmae export` (speed 1 and its one voice only)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--vocoder", default="auto", help=_VOCODER_HELP)
+    serve.add_argument(
+        "--max-batch", type=int, default=8, help="most sentences in one model call (1: no batching)"
+    )
+    serve.add_argument(
+        "--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more sentences"
+    )
+    serve.add_argument(
+        "--max-queue", type=int, default=256, help="most sentences queued; more get 503"
+    )
+    serve.add_argument(
+        "--max-characters", type=int, default=4096, help="longest text of one request; more get 413"
+    )
+    serve.set_defaults(run=_serve)
+
     export = commands.add_parser(
         "export",
         help="write a SavedModel (text in, audio out) and optionally a TFLite acoustic model",
@@ -514,6 +551,49 @@ def _predict_mels(args):
 
     written = predict_mels(args.run_dir, args.data, args.out, progress=not args.quiet)
     print(f"Wrote {written} clips with {args.run_dir}'s log-mels to {args.out}.")
+
+
+def _serve(args):
+    try:
+        import uvicorn
+
+        from mmae.serving import SpeechEngine, create_app
+    except ImportError as error:
+        raise RuntimeError(
+            f'mmae serve needs the serve extra ({error}): pip install "mmae[serve]", '
+            "or bash scripts/setup.sh serve"
+        ) from None
+    from mmae import pretrained
+    from mmae.serving.backends import SavedModelBackend, SynthesizerBackend
+    from mmae.synthesis import Synthesizer
+
+    if args.saved_model is not None:
+        backend = SavedModelBackend(args.saved_model)
+    elif args.run_dir is None:
+        synthesizer = Synthesizer.from_pretrained(vocoder=args.vocoder)
+        backend = SynthesizerBackend(synthesizer, _speaker_names(pretrained.path_of()))
+    else:
+        synthesizer = Synthesizer.from_run(args.run_dir, vocoder=args.vocoder)
+        backend = SynthesizerBackend(synthesizer, _speaker_names(args.run_dir))
+    engine = SpeechEngine(backend, args.max_batch, args.max_wait_ms, args.max_queue)
+    app = create_app(engine, args.max_characters)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    print(f"mmae serve: http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    # On SIGTERM or Ctrl-C, uvicorn stops accepting, lets in-flight requests
+    # finish, then the app's lifespan stops the engine.
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30
+    )
+
+
+def _speaker_names(directory):
+    """The speakers of a run or pack, as its dataset.json names them ("default" if unnamed)."""
+    path = os.path.join(directory, "dataset.json")
+    names = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            names = json.load(f).get("speakers") or []
+    return [name or "default" for name in names] or ["default"]
 
 
 def _synthesize(args):

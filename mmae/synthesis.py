@@ -287,6 +287,23 @@ class Synthesizer:
                 )
         return pieces
 
+    def synthesize_tokens(self, token_lists, speaking_rate=1.0, speaker_ids=0):
+        """Waveforms of token-id sequences, in one acoustic-model and one vocoder call.
+
+        The batched core of `synthesize`, for callers that tokenize and
+        split text themselves and group other callers' sentences into one
+        batch (`mmae serve`). No pauses are added and the peak is not limited.
+
+        Args:
+            token_lists: non-empty sequences of token ids (`self.tokenizer`).
+            speaking_rate: one rate for the batch.
+            speaker_ids: one speaker for all, or one per sequence.
+        """
+        return [
+            item["audio"]
+            for item in self._run_batch(token_lists, speaking_rate, speaker_ids, ("audio",))
+        ]
+
     def _run_batch(self, token_lists, speaking_rate, speaker_id, kinds):
         """[{kind: array}] of each item: its log-mel and/or waveform, cut to its length."""
         batch = len(token_lists)
@@ -299,7 +316,7 @@ class Synthesizer:
         mel, num_frames = self._acoustic(
             tf.constant(tokens),
             tf.constant(num_tokens),
-            tf.fill([batch], tf.constant(speaker_id, tf.int32)),
+            tf.constant(np.broadcast_to(np.asarray(speaker_id, np.int32), [batch])),
             tf.constant(float(speaking_rate)),
         )
         num_frames = num_frames.numpy()

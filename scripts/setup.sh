@@ -25,6 +25,11 @@ missing=()
 command -v flite >/dev/null || missing+=(flite)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 [[ -d /usr/share/wordnet ]] || missing+=(wordnet-base)
+# The test suite drives `mmae serve`'s page in Debian's headless Chromium.
+if [[ ,$extras, == *,dev,* ]]; then
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+fi
 
 pick_python() {
   for candidate in python3.12 python3.11 python3.10 python3; do

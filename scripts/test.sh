@@ -3,7 +3,7 @@
 # notebook in notebooks/ (executed by nbmake in their small-size mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev,phonemes,eval
+bash scripts/setup.sh dev,phonemes,eval,serve
 export TF_CPP_MIN_LOG_LEVEL=2
 # The notebooks' parameters cells read this and pick tiny sizes.
 export MMAE_NOTEBOOK_SMALL=1

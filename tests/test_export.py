@@ -364,3 +364,28 @@ def test_vocos_converts_to_tflite_with_builtin_ops(tmp_path):
     assert np.abs(expected).max() > 1e-3  # not a comparison of silences
     # The same weights through TFLite's own kernels: float32 round-off only.
     np.testing.assert_allclose(waveform, expected, atol=1e-5)
+
+
+def test_mmae_serve_speaks_from_the_saved_model(exported, tiny_synthesizer):
+    """`mmae serve --saved-model`'s backend: the export's audio, one sentence a row."""
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from mmae.serving import SpeechEngine, create_app
+    from mmae.serving.backends import SavedModelBackend
+
+    backend = SavedModelBackend(exported[1])
+    assert backend.sentences("Hello there. \U0001f600! Bye.") == ["Hello there.", "Bye."]
+    text = "Hello there. Bye."
+    with TestClient(create_app(SpeechEngine(backend))) as client:
+        response = client.post(
+            "/v1/audio/speech", json={"input": text, "response_format": "pcm", "stream": False}
+        )
+        assert client.post("/v1/audio/speech", json={"input": "Hi.", "speed": 2}).status_code == 400
+    audio = np.frombuffer(response.content, "<i2").astype(np.float32) / 32767
+    # Each sentence's peak is limited on its own: a stream cannot wait for the loudest.
+    first, second = quietly(tiny_synthesizer.synthesize, ["Hello there.", "Bye."])
+    pause = np.zeros([int(0.25 * tiny_synthesizer.sample_rate)], np.float32)
+    expected = np.concatenate([first, pause, second])
+    assert audio.size == expected.size
+    np.testing.assert_allclose(audio, expected, atol=2e-3)

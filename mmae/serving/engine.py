@@ -1,0 +1,171 @@
+"""The speech engine behind `mmae serve`: sentences from many requests, batched.
+
+Requests split their text into sentences and submit each one as a job. One
+worker thread runs the model: it takes the jobs waiting after a short,
+bounded wait (`max_wait_ms`), at most `max_batch` of them with the same
+speaking rate, and speaks them in one call of its backend
+(`mmae.serving.backends`: a run's `Synthesizer`, or an exported SavedModel).
+Jobs that start a request's audio (its first sentence) go before the others,
+so a paragraph does not delay another request's first audio, and its own
+first sentence is spoken while the rest wait. A job whose request went away
+is skipped.
+
+The event loop never runs the model: `submit` returns a
+`concurrent.futures.Future` to await with `asyncio.wrap_future`.
+"""
+
+import concurrent.futures
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+
+logger = logging.getLogger(__name__)
+
+
+class QueueFullError(RuntimeError):
+    """The engine already holds `max_queue` sentences; try again later."""
+
+
+@dataclasses.dataclass
+class Job:
+    item: object  # a sentence, as the backend reads it
+    speaking_rate: float
+    speaker_id: int
+    first: bool  # the first sentence of its request
+    order: int  # arrival order
+    future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
+
+
+class SpeechEngine:
+    """Batches sentence jobs onto one model thread.
+
+    Args:
+        backend: a `SynthesizerBackend` or `SavedModelBackend`.
+        max_batch: most sentences in one model call (1: no batching).
+        max_wait_ms: how long the worker waits for more jobs once one came.
+        max_queue: most sentences waiting or running; `submit` refuses more.
+    """
+
+    def __init__(self, backend, max_batch=8, max_wait_ms=5.0, max_queue=256):
+        self.backend = backend
+        self.max_batch = max(1, int(max_batch))
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self._jobs = []
+        self._order = itertools.count()
+        self._condition = threading.Condition()
+        self._running = 0
+        self._stopping = False
+        self._thread = None
+        self.batches = 0
+        self.sentences = 0
+
+    @property
+    def queue_depth(self):
+        """Sentences waiting or being spoken."""
+        with self._condition:
+            return len(self._jobs) + self._running
+
+    def start(self):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="mmae-speech", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout=None):
+        """Speaks what is queued, then ends the worker thread."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def warm_up(self):
+        """One sentence through the model, so the first request does not pay for tracing."""
+        self.backend.warm_up()
+
+    def submit(self, items, speaking_rate=1.0, speaker_id=0):
+        """Queues a request's sentences; returns their futures of float32 waveforms, in order.
+
+        Raises:
+            QueueFullError: the engine holds `max_queue` sentences already.
+        """
+        with self._condition:
+            if self._stopping:
+                raise QueueFullError("The server is shutting down.")
+            if len(self._jobs) + self._running + len(items) > self.max_queue:
+                raise QueueFullError(
+                    f"The speech queue is full ({self.max_queue} sentences); try again shortly."
+                )
+            jobs = [
+                Job(item, float(speaking_rate), int(speaker_id), i == 0, next(self._order))
+                for i, item in enumerate(items)
+            ]
+            self._jobs.extend(jobs)
+            self._condition.notify_all()
+        return [job.future for job in jobs]
+
+    # -- the model thread --------------------------------------------------
+
+    def _work(self):
+        while True:
+            with self._condition:
+                while not self._jobs and not self._stopping:
+                    self._condition.wait()
+                if not self._jobs and self._stopping:
+                    return
+            # A short wait lets concurrent requests join this batch.
+            if self.max_batch > 1 and self.max_wait > 0:
+                deadline = time.monotonic() + self.max_wait
+                with self._condition:
+                    while len(self._jobs) < self.max_batch and not self._stopping:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._condition.wait(left)
+            batch = self._take_batch()
+            if batch:
+                self._run(batch)
+
+    def _take_batch(self):
+        with self._condition:
+            # Requests' first sentences go first, then the oldest jobs.
+            ready = sorted(self._jobs, key=lambda job: (not job.first, job.order))
+            ready = [job for job in ready if not job.future.cancelled()]
+            self._jobs = [job for job in self._jobs if not job.future.cancelled()]
+            if not ready:
+                return []
+            # While requests wait for their first audio, a batch is only of
+            # first sentences: the rest of a paragraph would delay them.
+            if ready[0].first:
+                ready = [job for job in ready if job.first]
+            rate = ready[0].speaking_rate
+            batch = [job for job in ready if job.speaking_rate == rate][: self.max_batch]
+            taken = {id(job) for job in batch}
+            self._jobs = [job for job in self._jobs if id(job) not in taken]
+            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            self._running = len(batch)
+            return batch
+
+    def _run(self, batch):
+        try:
+            audio = self.backend.speak(
+                [job.item for job in batch],
+                batch[0].speaking_rate,
+                [job.speaker_id for job in batch],
+            )
+        except Exception as error:  # every waiting request hears of it
+            logger.exception("Speaking a batch of %d sentences failed.", len(batch))
+            for job in batch:
+                job.future.set_exception(error)
+        else:
+            for job, waveform in zip(batch, audio, strict=True):
+                job.future.set_result(waveform)
+            self.batches += 1
+            self.sentences += len(batch)
+        finally:
+            with self._condition:
+                self._running = 0
