@@ -66,6 +66,19 @@ def test_concurrent_sentences_share_a_model_call_and_first_sentences_go_first():
         engine.stop()
 
 
+def test_a_batch_is_the_oldest_sentence_and_those_closest_in_length():
+    synthesizer = FakeBackend(delay=0.05)
+    engine = SpeechEngine(synthesizer, max_batch=2, max_wait_ms=1).start()
+    try:
+        blocker = engine.submit([[1]])
+        time.sleep(0.01)
+        futures = engine.submit([[1], [1] * 10, [1] * 2, [1] * 9, [1] * 3])
+        [future.result(timeout=10) for future in blocker + futures]
+        assert synthesizer.batches == [[1], [1], [10, 9], [2, 3]]
+    finally:
+        engine.stop()
+
+
 def test_without_batching_each_sentence_is_its_own_call():
     synthesizer = FakeBackend()
     engine = SpeechEngine(synthesizer, max_batch=1).start()

@@ -167,7 +167,8 @@ class SpeechService:
             for future in futures:
                 future.cancel()
         audio = self._join(parts)
-        self._measured(started, started, audio.size)
+        # A whole response's first audio is all of it.
+        self._measured(started, time.perf_counter(), audio.size)
         return Response(encode(audio, self.sample_rate, response_format), media_type=media_type)
 
     async def _stream(self, futures, response_format, started):

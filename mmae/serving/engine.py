@@ -7,7 +7,8 @@ speaking rate, and speaks them in one call of its backend
 (`mmae.serving.backends`: a run's `Synthesizer`, or an exported SavedModel).
 Jobs that start a request's audio (its first sentence) go before the others,
 so a paragraph does not delay another request's first audio, and its own
-first sentence is spoken while the rest wait. A job whose request went away
+first sentence is spoken while the rest wait. A batch is the oldest job and
+the jobs closest to it in length, which pads less. A job whose request went away
 is skipped.
 
 The event loop never runs the model: `submit` returns a
@@ -142,8 +143,12 @@ class SpeechEngine:
             # first sentences: the rest of a paragraph would delay them.
             if ready[0].first:
                 ready = [job for job in ready if job.first]
-            rate = ready[0].speaking_rate
-            batch = [job for job in ready if job.speaking_rate == rate][: self.max_batch]
+            # The oldest job, and those closest to it in length: a batch is
+            # padded to its longest sentence, so like lengths waste less.
+            oldest = ready[0]
+            alike = [job for job in ready[1:] if job.speaking_rate == oldest.speaking_rate]
+            alike.sort(key=lambda job: abs(len(job.item) - len(oldest.item)))
+            batch = [oldest, *alike[: self.max_batch - 1]]
             taken = {id(job) for job in batch}
             self._jobs = [job for job in self._jobs if id(job) not in taken]
             batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
