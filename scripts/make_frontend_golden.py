@@ -8,7 +8,7 @@ prepare` and the `Synthesizer` use), the frontend mapped over `tf.data`, and
 the `tokenize` signature of exported SavedModels.
 
 The case texts are the file's own (groups "normalizer", "bad_input",
-"out_of_lexicon"), plus the sample corpus (data/sample/metadata.csv). Run
+"out_of_lexicon", "context"), plus the sample corpus (data/sample/metadata.csv). Run
 this after a change that is meant to change tokens, raise
 `mmae.text.rules.FRONTEND_VERSION`, and review the diff:
 

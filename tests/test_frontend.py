@@ -28,7 +28,7 @@ def test_the_fixture_is_of_this_frontend_version():
     with open(os.path.join(REPO, "tests", "data", "frontend_golden.json"), encoding="utf-8") as f:
         assert json.load(f)["frontend_version"] == FRONTEND_VERSION
     groups = {case["group"] for case in golden_cases()}
-    assert groups == {"normalizer", "bad_input", "out_of_lexicon", "sample_corpus"}
+    assert groups == {"normalizer", "bad_input", "out_of_lexicon", "context", "sample_corpus"}
 
 
 def test_normalize_text_gives_the_golden_texts():
@@ -71,3 +71,19 @@ def test_only_acronyms_are_spelled():
         words = case["phonemes"].replace(",", " ").replace(".", " ").split()
         spelled = [w for w in words if w.count("ˌ") >= 2 and w not in ("dʒˌiːpˌiːˈɛl",)]
         assert all(w in ("ˌɛfˌɛsˈɛf", "bˌiːbˌiːsˈiː") for w in spelled), case["text"]
+
+
+def test_context_from_the_words_around_reads_as_espeak_ng():
+    """The verb after "to", "we", "did not"; "had read"; no linking before a pause; Roman numerals."""
+    pytest.importorskip("phonemizer")
+    from mmae.text import PhonemeTokenizer
+
+    cases = golden_cases("context")
+    reference = PhonemeTokenizer("phonemes-v1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoded = reference.encode_batch([case["text"] for case in cases])
+    assert [case["phonemes"] for case in cases] == [reference.decode(ids) for ids in encoded]
+    spoken = " ".join(case["phonemes"] for case in cases)
+    for form in ("tə jˈuːz", "ðə jˈuːs", "ɪt jˈuːzᵻz", "hæv ɹˈɛd", "nˌɑːt jˈuːz", "ɹˌoʊmən sˈɪks"):
+        assert form in spoken

@@ -80,7 +80,7 @@ import warnings
 import tensorflow as tf
 
 from mmae.text import rules
-from mmae.text.lexicon import PhonemeLexicon, english_words
+from mmae.text.lexicon import PREVIOUS_WORD_MODES, PhonemeLexicon, english_words
 from mmae.text.symbols import _PUNCTUATION, EOS, PAD
 
 __all__ = ["GraphFrontend", "PhonemeLexicon", "english_words"]
@@ -324,14 +324,24 @@ class GraphFrontend(tf.Module):
         def following(values, steps):
             return tf.gather(values, tf.minimum(index + steps, tf.maximum(count - 1, 0)))
 
-        base = self._word_phonemes(flat)
+        base = self._in_mode(flat, position)
         vowel = tf.strings.regex_full_match(base, f"[ˈˌ]?[{_VOWELS}].*")
+        # espeak-ng pauses before "and", "or", "which", ... when it is not
+        # the last word and at least two words since the phrase began or the
+        # last such word came before it: that word starts afresh, and the
+        # word before it is read before a pause ("p").
+        candidate = (self._lexicon.lookup(flat + "|pause") != "") & has_next
+        candidates = tf.concat([[-1], tf.boolean_mask(index, candidate)], axis=0)
+        last = tf.gather(candidates, tf.cumsum(tf.cast(candidate, tf.int64), exclusive=True))
+        last = tf.maximum(last, index - position - 1)
+        paused = candidate & (index - last - 1 >= 2)
 
-        def before(steps, exists):  # what follows: "c" consonant, "v" vowel, "" nothing
-            return tf.where(exists, tf.where(following(vowel, steps), "v", "c"), "")
+        def before(steps, exists):  # what follows: "c" consonant, "v" vowel, "p" pause, "" nothing
+            kind = tf.where(following(vowel, steps), "v", "c")
+            return tf.where(exists, tf.where(following(paused, steps), "p", kind), "")
 
         after_word, after_pair = before(1, has_next), before(2, has_next_2)
-        medial = tf.where(position > 0, "m", "")
+        medial = tf.where((position > 0) & tf.logical_not(paused), "m", "")
         single = self._in_context(flat, medial, after_word, base)
         pair = tf.where(has_next, flat + " " + following(flat, 1), "")
         # A pair espeak-ng reads as one word in this context has an entry.
@@ -350,6 +360,30 @@ class GraphFrontend(tf.Module):
         forms = words.with_flat_values(forms)
         forms = tf.ragged.boolean_mask(forms, forms != "")
         return tf.strings.reduce_join(forms, axis=1, separator=" ")
+
+    def _in_mode(self, words, position):
+        """Words [W] alone, or in the mode the word before sets ("to use": the verb)."""
+        base = self._word_phonemes(words)
+        before = tf.concat([[""], words[:-1]], axis=0)[: tf.size(words)]
+        before_2 = tf.concat([["", ""], words[:-2]], axis=0)[: tf.size(words)]
+        # A pair espeak-ng reads as one word ("did not") sets its own modes.
+        pair_modes = tf.where(
+            position > 1, self._lexicon.lookup(before_2 + " " + before + "|modes"), ""
+        )
+        modes = tf.where(position > 0, self._lexicon.lookup(before + "|modes"), "")
+        modes = tf.where(pair_modes != "", pair_modes, modes)
+        # ... or the word before a word the mode passes through ("may not use").
+        through = tf.where(position > 1, self._lexicon.lookup(before + "|through"), "")
+        modes_2 = tf.where(position > 1, self._lexicon.lookup(before_2 + "|modes"), "")
+
+        def has(values, mode):
+            return tf.strings.regex_full_match(values, f"(.* )?{mode}( .*)?")
+
+        for mode, _ in PREVIOUS_WORD_MODES:
+            in_mode = has(modes, mode) | (has(through, mode) & has(modes_2, mode))
+            form = tf.where(in_mode, self._lexicon.lookup(words + "|after:" + mode), "")
+            base = tf.where(form != "", form, base)
+        return base
 
     def _in_context(self, words, medial, after, base):
         """A word's form after a word or not ("m"), before a consonant, a vowel or nothing."""

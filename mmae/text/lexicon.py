@@ -30,7 +30,7 @@ import warnings
 
 from mmae.text import rules
 
-__all__ = ["FUNCTION_WORDS", "PhonemeLexicon", "english_words"]
+__all__ = ["FUNCTION_WORDS", "PREVIOUS_WORD_MODES", "PhonemeLexicon", "english_words"]
 
 logger = logging.getLogger(__name__)
 
@@ -141,27 +141,34 @@ class PhonemeLexicon:
         given = {w for w in given if _WORD_RE.fullmatch(w)}
         vocabulary = sorted(vocabulary | given)
         inflections = sorted(inflections - set(vocabulary))
-        function_words = set(FUNCTION_WORDS) | {
-            w for w, _ in frequency.most_common(num_frequent_words)
-        }
+        function_words = (
+            set(FUNCTION_WORDS)
+            | set(ARCHAIC_WORDS)
+            | {w for w, _ in frequency.most_common(num_frequent_words)}
+        )
         function_words = set(function_words) & set(vocabulary)
         tokenizer = PhonemeTokenizer(symbols, language=language, normalize=False)
         lines = 0
 
-        def forms(items, before="", after=""):
-            """Each item's form in a carrier phrase (None where espeak-ng splits or joins it)."""
+        def readings(phrases):
+            """Each phrase's words as espeak-ng reads them ([] where it fails)."""
             nonlocal lines
-            carried = [f"{before}{item}{after}" for item in items]
-            lines += len(carried)
+            lines += len(phrases)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                encoded = tokenizer.encode_batch(carried, errors="return")
+                encoded = tokenizer.encode_batch(phrases, errors="return")
+            return [
+                [] if isinstance(ids, Exception) else tokenizer.decode(ids).split()
+                for ids in encoded
+            ]
+
+        def forms(items, before="", after=""):
+            """Each item's form in a carrier phrase (None where espeak-ng splits or joins it)."""
             expected = len(before.split()) + len(after.split()) + 1
-            results = []
-            for ids in encoded:
-                parts = [] if isinstance(ids, Exception) else tokenizer.decode(ids).split()
-                results.append(parts[len(before.split())] if len(parts) == expected else None)
-            return results
+            return [
+                parts[len(before.split())] if len(parts) == expected else None
+                for parts in readings([f"{before}{item}{after}" for item in items])
+            ]
 
         entries = {}
         # The carriers: a following word that starts with a consonant ("cat")
@@ -209,6 +216,71 @@ class PhonemeLexicon:
             for pair, form in zip(joined, forms(joined, before, after), strict=True):
                 if form:
                     entries[f"{pair}|{key}"] = form
+        # A pause before "and", "or", "but", "which", ...: espeak-ng makes
+        # one inside a phrase (the word is third or later, and not last). The
+        # word before it then neither links nor flaps ("holder" stays
+        # "hˈoʊldɚ", "it" stays "ɪt"). Found with a probe word whose form
+        # changes: "to" before a consonant, "holder" before a vowel.
+        candidates = sorted(frequent)
+
+        def probe_word(word):
+            return "holder" if re.match("[aeiouy]", word) else "to"
+
+        inside = readings([f"cat cat {probe_word(w)} {w} cat" for w in candidates])
+        at_end = readings([f"cat cat {probe_word(w)} {w}" for w in candidates])
+        pause_words = sorted(
+            word
+            for word, a, b in zip(candidates, inside, at_end, strict=True)
+            if len(a) == 5 and len(b) == 4 and a[2] != b[2]
+        )
+        for word in pause_words:
+            entries[f"{word}|pause"] = "1"
+        before_pause = sorted(set(in_context) | set(function_words))
+        for word, form in zip(
+            before_pause, forms(before_pause, before="cat ", after=" and cat"), strict=True
+        ):
+            if form and form != entries.get(word):
+                entries[f"{word}|mp"] = form
+        for key, before in (("p", ""), ("mp", "cat ")):
+            for pair, form in zip(joined, forms(joined, before, " and cat"), strict=True):
+                if form:
+                    entries[f"{pair}|{key}"] = form
+        # espeak-ng's modes from the word before: "to use" and "we use" read
+        # the verb ("juːz"), "it uses" the verb's -s form, "had read" the
+        # past ("ɹˈɛd"). A word joins a mode's class when it changes the
+        # mode's example as the mode's own word does; a word's form in the
+        # mode is read after that word, and kept where it differs.
+        single_words = {k: v for k, v in entries.items() if "|" not in k and " " not in k}
+        mode_words, through_words = {}, {}
+        for mode, example in PREVIOUS_WORD_MODES:
+            changed = forms([example], before=f"{mode} ")[0]
+            if not changed or changed == single_words.get(example):
+                continue
+            found = readings([f"{w} {example}" for w in candidates + joined])
+            for word, parts in zip(candidates + joined, found, strict=True):
+                if len(parts) == 2 and parts[1] == changed:
+                    mode_words.setdefault(word, []).append(mode)
+            # Words the mode passes through ("may not use": the verb).
+            found = readings([f"{mode} {w} {example}" for w in candidates])
+            for word, parts in zip(candidates, found, strict=True):
+                if len(parts) == 3 and parts[2] == changed and mode not in mode_words.get(word, ()):
+                    through_words.setdefault(word, []).append(mode)
+            # Function words read at the end of a phrase are stressed ("it
+            # is" -> "ˈɪz") whatever the word before: only other words.
+            in_mode = sorted(set(single_words) - set(FUNCTION_WORDS))
+            for word, form in zip(in_mode, forms(in_mode, before=f"{mode} "), strict=True):
+                if form and form != single_words[word]:
+                    entries[f"{word}|after:{mode}"] = form
+        for word, modes in mode_words.items():
+            entries[f"{word}|modes"] = " ".join(modes)
+        for word, modes in through_words.items():
+            entries[f"{word}|through"] = " ".join(modes)
+        # Roman numerals, which espeak-ng reads as "Roman six" ("vi", "iii"),
+        # where no word of the vocabulary has that spelling.
+        numerals = [n for n in _roman_numerals(2, 400) if n not in entries]
+        for numeral, parts in zip(numerals, readings(numerals), strict=True):
+            if len(parts) > 1 and parts[0] == ROMAN_PREFIX:
+                entries[numeral] = " ".join(parts)
         letters = {c: form or "" for c, form in zip(_LETTERS, forms(list(_LETTERS)), strict=True)}
         stats = {
             "words": len(vocabulary),
@@ -216,6 +288,9 @@ class PhonemeLexicon:
             "given_words": len(given),
             "function_words": len(function_words),
             "joined_pairs": len(joined),
+            "pause_words": len(pause_words),
+            "mode_words": len(mode_words),
+            "words_modes_pass": len(through_words),
             "entries": len(entries),
             "phonemized_lines": lines,
             "seconds": round(time.perf_counter() - start, 1),
@@ -223,6 +298,17 @@ class PhonemeLexicon:
         logger.info("Phoneme lexicon: %s", stats)
         return cls(entries, letters, stats)
 
+
+# espeak-ng's modes set by the word before, each (a word that sets it, a
+# word whose form it changes): the verb ("to use": "juːz"), the verb's -s
+# form ("it uses": "juːzᵻz"), the past participle ("had read": "ɹˈɛd").
+PREVIOUS_WORD_MODES = (("to", "use"), ("it", "uses"), ("had", "read"))
+# How espeak-ng begins its reading of a Roman numeral ("vi": "ɹˌoʊmən sˈɪks").
+ROMAN_PREFIX = "ɹˌoʊmən"
+# Words of older English (the King James Bible, Shakespeare) missing from WordNet.
+ARCHAIC_WORDS = """thee thou thy thine ye hath doth dost hast art shalt wilt canst couldst
+    wouldst shouldst didst wast wert saith unto hither thither whither whence thence
+    yea nay lo spake begat brethren""".split()
 
 # Closed-class words, whose pronunciation most depends on their neighbours.
 FUNCTION_WORDS = tuple(
@@ -298,12 +384,15 @@ def english_words(wordnet_dir=WORDNET_DIR):
         words.update(_WORD_RE.findall(text))
     words.update(_LETTERS)
     words.update(FUNCTION_WORDS)
+    words.update(ARCHAIC_WORDS)
     words = {w for w in words if _WORD_RE.fullmatch(w)}
     inflections = set()
     for noun in lemmas["noun"]:
         inflections.add(_plural_spelling(noun))
     for verb in lemmas["verb"]:
         inflections.update(_verb_spellings(verb))
+        if "_" not in verb:
+            inflections.update(_archaic_spellings(verb))
     for adjective in lemmas["adj"]:
         inflections.add(_adverb_spelling(adjective))
     inflections = {w for w in inflections if _WORD_RE.fullmatch(w)} - words
@@ -335,6 +424,31 @@ def _verb_spellings(verb):
         if double:
             forms += [verb + "ed", verb + "ing"]
     return forms
+
+
+def _archaic_spellings(verb):
+    """The old second and third persons: "make" -> "makest", "maketh"; "cry" -> "criest"."""
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")):
+        stem = verb[:-1]
+    elif re.search(r"[^aeiou]y$", verb):
+        stem = verb[:-1] + "i"
+    else:
+        stem = verb
+    return [stem + "est", stem + "eth"]
+
+
+def _roman_numerals(low, high):
+    """The Roman numerals from `low` to `high` - 1, in lowercase ("ii", "iii", "iv", ...)."""
+    values = ((100, "c"), (90, "xc"), (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"))
+    values += ((4, "iv"), (1, "i"))
+    numerals = []
+    for number in range(low, high):
+        letters = ""
+        for value, spelling in values:
+            count, number = divmod(number, value)
+            letters += spelling * count
+        numerals.append(letters)
+    return numerals
 
 
 def _adverb_spelling(adjective):

@@ -20,9 +20,14 @@ Versions:
        every other word letter by letter (the SavedModel).
     2: one in-graph frontend everywhere; phonemes from the bundled lexicon
        and learned G2P (`mmae/assets/frontend_en-us`), no espeak-ng.
+    3: espeak-ng's context from the word before (the verb after "to", "we",
+       "it": "to use" is "juːz"; "had read" is "ɹˈɛd"), its pause before
+       "and", "or", "which", ... inside a phrase (no linking "ɹ" or flap
+       before it), Roman numerals ("vi": "Roman six") and the -est/-eth
+       forms of older English in the lexicon.
 """
 
-FRONTEND_VERSION = 2
+FRONTEND_VERSION = 3
 
 # Typographic characters that NFKD leaves alone, mapped to what a plain
 # ASCII writer would have typed. Dashes are handled separately because
