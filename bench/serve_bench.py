@@ -2,10 +2,12 @@
 
     .venv/bin/python -m bench.serve_bench [--quick] [--run RUN]
 
-Starts `mmae serve` (the bundled model, or `--run`) on 127.0.0.1 twice: with
-batching (`--max-batch 8 --max-wait-ms 5`, the defaults) and without
-(`--max-batch 1`), both with a queue of `--max-queue` sentences. For
-each, a load generator runs 1, 4, 16 and 64 concurrent clients. Each client
+Starts `mmae serve` (the bundled model, or `--run`) on 127.0.0.1 three times:
+as it runs by default (batching, `--max-batch 8 --max-wait-ms 5`, and two
+model calls at once, `--workers 2`), unbatched with two workers
+(`--max-batch 1 --workers 2`), and unbatched with one (`--max-batch 1
+--workers 1`: one sentence at a time, as Coqui's tts-server speaks), all
+with a queue of `--max-queue` sentences. For each, a load generator runs 1, 4, 16 and 64 concurrent clients. Each client
 sends its requests one after another, streamed 16-bit PCM, and reads every
 byte; requests alternate between one sentence and a paragraph of five (the
 held-out texts of data/sample). A level ends after `--requests-per-client`
@@ -20,7 +22,8 @@ request then in flight still completes. Per level it records:
 
 Targets (issue 16): one-sentence time to first audio p50 <= 150 ms at 1
 client; a paragraph's within 1.5x of a one-sentence request's (streaming);
-throughput at 16 clients at least 2x the unbatched server's; no errors
+throughput at 16 clients at least 2x the unbatched server's (one sentence at
+a time; the ratio to two unbatched workers is recorded too); no errors
 below the queue limit (the servers get `--max-queue 1024` sentences, above
 what 64 clients queue; the default of `mmae serve` is 256). Writes bench/results/serve_bench.json and .png.
 """
@@ -45,9 +48,12 @@ def add_arguments(parser):
     parser.add_argument("--seconds", type=float, default=60.0, help="most load time per level")
     parser.add_argument("--max-batch", type=int, default=8, help="the batched server's")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the batched server's")
+    parser.add_argument("--workers", type=int, default=2, help="the batched server's")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument(
-        "--max-queue", type=int, default=1024,
+        "--max-queue",
+        type=int,
+        default=1024,
         help="the servers' queue (sentences), above what 64 clients ever queue",
     )
 
@@ -64,18 +70,22 @@ def measure(args):
     levels = (1, 4) if args.quick else tuple(args.levels)
     per_client = 2 if args.quick else args.requests_per_client
     results = {"levels": list(levels), "requests_per_client": per_client, "modes": {}}
-    modes = {"batched": args.max_batch, "unbatched": 1}
-    for mode, max_batch in modes.items():
-        options = ["--max-batch", str(max_batch), "--max-queue", str(args.max_queue)]
-        if mode == "batched":
-            options += ["--max-wait-ms", str(args.max_wait_ms)]
+    modes = {
+        "batched": (args.max_batch, args.workers),
+        "unbatched_two_workers": (1, 2),
+        "unbatched": (1, 1),
+    }
+    for mode, (max_batch, workers) in modes.items():
+        options = ["--max-batch", str(max_batch), "--workers", str(workers)]
+        options += ["--max-queue", str(args.max_queue), "--max-wait-ms", str(args.max_wait_ms)]
         with _server(args.run, options) as url:
             rows = {}
             for clients in levels:
                 rows[str(clients)] = asyncio.run(_load(url, clients, per_client, args.seconds))
                 print(f"{mode} {clients} clients: {_line(rows[str(clients)])}", flush=True)
-            results["modes"][mode] = {"max_batch": max_batch, "levels": rows}
-    batched, unbatched = (results["modes"][m]["levels"] for m in modes)
+            results["modes"][mode] = {"max_batch": max_batch, "workers": workers, "levels": rows}
+    batched, two_workers, unbatched = (results["modes"][m]["levels"] for m in modes)
+    results["model_calls"] = _model_calls(args.run)
     one = batched[str(levels[0])]
     top = str(16 if 16 in levels else levels[-1])
     results["targets"] = {
@@ -86,7 +96,13 @@ def measure(args):
         f"throughput_batched_over_unbatched_at_{top}_clients": round(
             batched[top]["audio_seconds_per_second"] / unbatched[top]["audio_seconds_per_second"], 2
         ),
-        "errors": sum(row["errors"]["total"] for m in (batched, unbatched) for row in m.values()),
+        f"throughput_batched_over_two_unbatched_workers_at_{top}_clients": round(
+            batched[top]["audio_seconds_per_second"] / two_workers[top]["audio_seconds_per_second"],
+            2,
+        ),
+        "errors": sum(
+            row["errors"]["total"] for m in (batched, two_workers, unbatched) for row in m.values()
+        ),
     }
     targets = results["targets"]
     results["targets_met"] = {
@@ -96,6 +112,53 @@ def measure(args):
         "no_errors": targets["errors"] == 0,
     }
     return results
+
+
+def _model_calls(run, repeats=4):
+    """Seconds per 16 sentences, and cores kept busy, by batch size and threads at once.
+
+    In this process, outside any server: the 16 one-sentence texts sorted by
+    length, spoken by the Synthesizer in batches of 1 or 8, by one thread or
+    two threads at once. It shows what a second model worker buys.
+    """
+    import resource
+    import threading
+
+    from mmae.synthesis import Synthesizer
+
+    synthesizer = Synthesizer.from_run(run) if run else Synthesizer.from_pretrained()
+    tokens = sorted((synthesizer.tokenizer.encode(t) for t in texts()[0][:16]), key=len)
+
+    def cpu_seconds():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    rows = {}
+    for batch in (1, 8):
+        groups = [tokens[i : i + batch] for i in range(0, len(tokens), batch)]
+        for group in groups:  # traces
+            synthesizer.synthesize_tokens(group)
+        for threads in (1, 2):
+
+            def speak(groups=groups):
+                for _ in range(repeats):
+                    for group in groups:
+                        synthesizer.synthesize_tokens(group)
+
+            workers = [threading.Thread(target=speak) for _ in range(threads)]
+            started, cpu = time.perf_counter(), cpu_seconds()
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            wall = time.perf_counter() - started
+            name = f"batch_{batch}_threads_{threads}"
+            rows[name] = {
+                "seconds_per_16_sentences": round(wall / (repeats * threads), 3),
+                "cores_busy": round((cpu_seconds() - cpu) / wall, 2),
+            }
+            print(f"model calls, {name}: {rows[name]}", flush=True)
+    return rows
 
 
 class _server:
@@ -238,18 +301,27 @@ def summary(results):
 def plot(results, path):
     figure, axes = pyplot().subplots(1, 3, figsize=(15, 4))
     levels = results["levels"]
-    for mode, data in results["modes"].items():
+    for (mode, data), color in zip(results["modes"].items(), ("C0", "C1", "C2"), strict=False):
         rows = [data["levels"][str(level)] for level in levels]
         for kind, style in (("sentence", "-"), ("paragraph", "--")):
             axes[0].plot(
                 levels,
                 [r["first_audio_ms"][kind]["p50"] for r in rows],
                 style,
+                color=color,
                 marker="o",
                 label=f"{mode}, {kind}",
             )
-        axes[1].plot(levels, [r["latency_ms"]["p50"] for r in rows], marker="o", label=mode)
-        axes[2].plot(levels, [r["audio_seconds_per_second"] for r in rows], marker="o", label=mode)
+        axes[1].plot(
+            levels, [r["latency_ms"]["p50"] for r in rows], color=color, marker="o", label=mode
+        )
+        axes[2].plot(
+            levels,
+            [r["audio_seconds_per_second"] for r in rows],
+            color=color,
+            marker="o",
+            label=mode,
+        )
     axes[0].axhline(150, color="gray", linestyle=":", label="target (1 client)")
     titles = (
         "time to first audio, p50 (ms)",

@@ -319,6 +319,9 @@ def build_parser():
         "--max-queue", type=int, default=256, help="most sentences queued; more get 503"
     )
     serve.add_argument(
+        "--workers", type=int, default=2, help="model calls that may run at once (threads)"
+    )
+    serve.add_argument(
         "--max-characters", type=int, default=4096, help="longest text of one request; more get 413"
     )
     serve.set_defaults(run=_serve)
@@ -575,7 +578,9 @@ def _serve(args):
     else:
         synthesizer = Synthesizer.from_run(args.run_dir, vocoder=args.vocoder)
         backend = SynthesizerBackend(synthesizer, _speaker_names(args.run_dir))
-    engine = SpeechEngine(backend, args.max_batch, args.max_wait_ms, args.max_queue)
+    engine = SpeechEngine(
+        backend, args.max_batch, args.max_wait_ms, args.max_queue, workers=args.workers
+    )
     app = create_app(engine, args.max_characters)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     print(f"mmae serve: http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)

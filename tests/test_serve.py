@@ -31,13 +31,22 @@ class FakeBackend:
     def __init__(self, delay=0.0):
         self.delay = delay
         self.batches = []
+        self.running = []  # (batch, the other batches running when it started)
+        self._lock = threading.Lock()
+        self._now = []
 
     def sentences(self, text):
         return [s for s in split_sentences(text) if any(c.isalnum() for c in s)]
 
     def speak(self, items, speaking_rate, speaker_ids):
-        self.batches.append([len(item) for item in items])
+        lengths = [len(item) for item in items]
+        with self._lock:
+            self.batches.append(lengths)
+            self.running.append((lengths, list(self._now)))
+            self._now.append(lengths)
         time.sleep(self.delay)
+        with self._lock:
+            self._now.remove(lengths)
         return [np.full([100 * len(item)], 0.5, np.float32) for item in items]
 
     def warm_up(self):
@@ -49,7 +58,7 @@ class FakeBackend:
 
 def test_concurrent_sentences_share_a_model_call_and_first_sentences_go_first():
     synthesizer = FakeBackend(delay=0.05)
-    engine = SpeechEngine(synthesizer, max_batch=8, max_wait_ms=1).start()
+    engine = SpeechEngine(synthesizer, workers=1, max_batch=8, max_wait_ms=1).start()
     try:
         blocker = engine.submit([[1]])  # holds the model while the others queue
         time.sleep(0.01)
@@ -68,7 +77,7 @@ def test_concurrent_sentences_share_a_model_call_and_first_sentences_go_first():
 
 def test_a_batch_is_the_oldest_sentence_and_those_closest_in_length():
     synthesizer = FakeBackend(delay=0.05)
-    engine = SpeechEngine(synthesizer, max_batch=2, max_wait_ms=1).start()
+    engine = SpeechEngine(synthesizer, workers=1, max_batch=2, max_wait_ms=1).start()
     try:
         blocker = engine.submit([[1]])
         time.sleep(0.01)
@@ -79,9 +88,27 @@ def test_a_batch_is_the_oldest_sentence_and_those_closest_in_length():
         engine.stop()
 
 
+def test_two_workers_speak_two_batches_at_once_but_never_later_beside_first_sentences():
+    synthesizer = FakeBackend(delay=0.1)
+    engine = SpeechEngine(synthesizer, workers=2, max_batch=1, max_wait_ms=0).start()
+    try:
+        paragraph = engine.submit([[1], [1, 2], [1, 2, 3]])
+        time.sleep(0.02)
+        other = engine.submit([[1] * 4])
+        [future.result(timeout=10) for future in paragraph + other]
+        running = dict((lengths[0], beside) for lengths, beside in synthesizer.running)
+        # The other request's first sentence runs beside the paragraph's first.
+        assert running[4] == [[1]]
+        # The paragraph's later sentences run only once no first sentence does.
+        assert [1] not in running[2] and [4] not in running[2]
+        assert engine.queue_depth == 0
+    finally:
+        engine.stop()
+
+
 def test_without_batching_each_sentence_is_its_own_call():
     synthesizer = FakeBackend()
-    engine = SpeechEngine(synthesizer, max_batch=1).start()
+    engine = SpeechEngine(synthesizer, workers=1, max_batch=1).start()
     try:
         futures = engine.submit([[1], [1, 2], [1, 2, 3]])
         [future.result(timeout=10) for future in futures]
@@ -92,7 +119,7 @@ def test_without_batching_each_sentence_is_its_own_call():
 
 def test_a_full_queue_refuses_and_cancelled_sentences_are_not_spoken():
     synthesizer = FakeBackend(delay=0.2)
-    engine = SpeechEngine(synthesizer, max_batch=1, max_queue=3).start()
+    engine = SpeechEngine(synthesizer, workers=1, max_batch=1, max_queue=3).start()
     try:
         futures = engine.submit([[1], [1, 2], [1, 2, 3]])
         with pytest.raises(QueueFullError, match="full"):

@@ -1,15 +1,18 @@
 """The speech engine behind `mmae serve`: sentences from many requests, batched.
 
-Requests split their text into sentences and submit each one as a job. One
-worker thread runs the model: it takes the jobs waiting after a short,
-bounded wait (`max_wait_ms`), at most `max_batch` of them with the same
-speaking rate, and speaks them in one call of its backend
+Requests split their text into sentences and submit each one as a job.
+Worker threads (two by default) run the model: each takes the jobs waiting
+after a short, bounded wait (`max_wait_ms`), at most `max_batch` of them
+with the same speaking rate, and speaks them in one call of its backend
 (`mmae.serving.backends`: a run's `Synthesizer`, or an exported SavedModel).
+Two workers keep both cores of a small CPU busy, which one model call alone
+does not (bench/serve_bench measures it).
+
 Jobs that start a request's audio (its first sentence) go before the others,
-so a paragraph does not delay another request's first audio, and its own
-first sentence is spoken while the rest wait. A batch is the oldest job and
-the jobs closest to it in length, which pads less. A job whose request went away
-is skipped.
+and while a batch of first sentences runs, the other worker takes first
+sentences only: a paragraph never delays any request's first audio, its own
+included. A batch is the oldest job and the jobs closest to it in length,
+which pads less. A job whose request went away is skipped.
 
 The event loop never runs the model: `submit` returns a
 `concurrent.futures.Future` to await with `asyncio.wrap_future`.
@@ -40,26 +43,29 @@ class Job:
 
 
 class SpeechEngine:
-    """Batches sentence jobs onto one model thread.
+    """Batches sentence jobs onto model threads.
 
     Args:
         backend: a `SynthesizerBackend` or `SavedModelBackend`.
         max_batch: most sentences in one model call (1: no batching).
-        max_wait_ms: how long the worker waits for more jobs once one came.
+        max_wait_ms: how long a worker waits for more jobs once one came.
         max_queue: most sentences waiting or running; `submit` refuses more.
+        workers: model calls that may run at once, each on its own thread.
     """
 
-    def __init__(self, backend, max_batch=8, max_wait_ms=5.0, max_queue=256):
+    def __init__(self, backend, max_batch=8, max_wait_ms=5.0, max_queue=256, workers=2):
         self.backend = backend
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
+        self.workers = max(1, int(workers))
         self._jobs = []
         self._order = itertools.count()
         self._condition = threading.Condition()
         self._running = 0
+        self._first_running = 0  # running batches that hold first sentences
         self._stopping = False
-        self._thread = None
+        self._threads = []
         self.batches = 0
         self.sentences = 0
 
@@ -70,19 +76,23 @@ class SpeechEngine:
             return len(self._jobs) + self._running
 
     def start(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="mmae-speech", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=self._work, name=f"mmae-speech-{i}", daemon=True)
+                for i in range(self.workers)
+            ]
+            for thread in self._threads:
+                thread.start()
         return self
 
     def stop(self, timeout=None):
-        """Speaks what is queued, then ends the worker thread."""
+        """Speaks what is queued, then ends the worker threads."""
         with self._condition:
             self._stopping = True
             self._condition.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def warm_up(self):
         """One sentence through the model, so the first request does not pay for tracing."""
@@ -109,15 +119,15 @@ class SpeechEngine:
             self._condition.notify_all()
         return [job.future for job in jobs]
 
-    # -- the model thread --------------------------------------------------
+    # -- the model threads -------------------------------------------------
 
     def _work(self):
         while True:
             with self._condition:
-                while not self._jobs and not self._stopping:
+                while not self._startable():
+                    if self._stopping and not self._jobs:
+                        return
                     self._condition.wait()
-                if not self._jobs and self._stopping:
-                    return
             # A short wait lets concurrent requests join this batch.
             if self.max_batch > 1 and self.max_wait > 0:
                 deadline = time.monotonic() + self.max_wait
@@ -131,14 +141,19 @@ class SpeechEngine:
             if batch:
                 self._run(batch)
 
+    def _startable(self):
+        """Whether a job may start now (call holding the condition)."""
+        self._jobs = [job for job in self._jobs if not job.future.cancelled()]
+        if self._first_running:
+            return any(job.first for job in self._jobs)
+        return bool(self._jobs)
+
     def _take_batch(self):
         with self._condition:
+            if not self._startable():
+                return []
             # Requests' first sentences go first, then the oldest jobs.
             ready = sorted(self._jobs, key=lambda job: (not job.first, job.order))
-            ready = [job for job in ready if not job.future.cancelled()]
-            self._jobs = [job for job in self._jobs if not job.future.cancelled()]
-            if not ready:
-                return []
             # While requests wait for their first audio, a batch is only of
             # first sentences: the rest of a paragraph would delay them.
             if ready[0].first:
@@ -152,7 +167,8 @@ class SpeechEngine:
             taken = {id(job) for job in batch}
             self._jobs = [job for job in self._jobs if id(job) not in taken]
             batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
-            self._running = len(batch)
+            self._running += len(batch)
+            self._first_running += any(job.first for job in batch)
             return batch
 
     def _run(self, batch):
@@ -169,8 +185,11 @@ class SpeechEngine:
         else:
             for job, waveform in zip(batch, audio, strict=True):
                 job.future.set_result(waveform)
-            self.batches += 1
-            self.sentences += len(batch)
+            with self._condition:
+                self.batches += 1
+                self.sentences += len(batch)
         finally:
             with self._condition:
-                self._running = 0
+                self._running -= len(batch)
+                self._first_running -= any(job.first for job in batch)
+                self._condition.notify_all()
