@@ -1,17 +1,23 @@
-"""Training-step benchmark: XLA against plain graph mode, and FLOP utilization.
+"""Training-step benchmark: XLA, bfloat16 and shape-relaxed graphs against plain graph mode.
 
     .venv/bin/python -m bench.train_bench [--data prepared/slt1600] [--quick]
 
-Both measurements use the same model (the flite16k preset's), the same
-optimizer update and the same batch, in one process, so their ratio is
+Every measurement uses the same model (the flite16k preset's), the same
+optimizer update and the same batch, in one process, so their ratios are
 meaningful on a noisy machine:
 
-1. Step time of the full training step (losses, gradients, clipping, AdamW)
-   compiled with `jit_compile=True` and without, per bucket shape: compile
-   time and steady seconds per step (median of the timed steps).
+1. Step time of the full training step (losses, gradients, clipping, AdamW),
+   per bucket shape, in four modes: a graph traced for the batch's shape
+   (`graph`, what the trainer traced for each bucket), XLA
+   (`jit_compile=True`), a graph traced for any batch and length
+   (`relaxed`: unknown dimensions, one trace for every bucket), and the
+   `graph` step with Keras' `mixed_bfloat16` policy (`bfloat16`; this
+   CPU has AVX512-BF16). Compile time and steady seconds per step (median
+   of the timed steps).
 2. Model FLOPs per step (TensorFlow's profiler over the step's graph: matmul,
-   convolution and friends) against the machine's dense float32 matmul
-   throughput measured in the same run: the utilization, in percent.
+   convolution and friends) against the machine's dense matmul throughput
+   measured in the same run, float32 and bfloat16: the utilization, in
+   percent, each mode against its precision's peak.
 
 Writes bench/results/train_bench.json and .png.
 """
@@ -52,24 +58,27 @@ def measure(args):
         "data": os.path.relpath(args.data, REPO),
         "model": config.to_dict()["model"],
         "matmul": _matmul_throughput(),
+        "matmul_bfloat16": _matmul_throughput(dtype=tf.bfloat16),
         "buckets": [],
     }
     for batch in batches:
         shape = list(batch["mel"].shape)
         entry = {"batch_shape": shape, "real_frames": int(tf.reduce_sum(batch["num_frames"]))}
-        for jit in (False, True):
-            entry["xla" if jit else "graph"] = _time_steps(config, args.data, batch, jit, steps)
+        for mode, options in MODES.items():
+            entry[mode] = _time_steps(config, args.data, batch, steps, **options)
         entry["graph"]["flops_per_step"] = _step_flops(config, args.data, batch)
         flops = entry["graph"]["flops_per_step"]
-        for mode in ("graph", "xla"):
+        for mode in MODES:
             seconds = entry[mode]["seconds_per_step"]
+            peak = results["matmul_bfloat16" if mode == "bfloat16" else "matmul"]
             entry[mode]["gflops_per_s"] = round(flops / seconds / 1e9, 2)
             entry[mode]["utilization_percent"] = round(
-                100 * flops / seconds / (results["matmul"]["gflops_per_s"] * 1e9), 1
+                100 * flops / seconds / (peak["gflops_per_s"] * 1e9), 1
             )
-        entry["xla_speedup"] = round(
-            entry["graph"]["seconds_per_step"] / entry["xla"]["seconds_per_step"], 3
-        )
+        for mode in ("xla", "relaxed", "bfloat16"):
+            entry[f"{mode}_speedup"] = round(
+                entry["graph"]["seconds_per_step"] / entry[mode]["seconds_per_step"], 3
+            )
         results["buckets"].append(entry)
         print(json.dumps(entry))
     return results
@@ -85,8 +94,21 @@ def _one_batch_per_bucket(data_dir, config, count):
     return [found[frames] for frames in sorted(found)[-count:]]
 
 
-def _train_step(config, data_dir, jit):
-    """A fresh model and optimizer, and the trainer's step without distribution."""
+# mode -> _train_step's options.
+MODES = {
+    "graph": {},
+    "xla": {"jit": True},
+    "relaxed": {"relaxed": True},
+    "bfloat16": {"policy": "mixed_bfloat16"},
+}
+
+
+def _train_step(config, data_dir, jit=False, relaxed=False, policy="float32", batch=None):
+    """A fresh model and optimizer, and the trainer's step without distribution.
+
+    `relaxed`: traced once for any batch size and length (`batch` gives the
+    keys and ranks). `policy`: the Keras dtype policy the model is built with.
+    """
     import keras
     import tensorflow as tf
 
@@ -94,12 +116,23 @@ def _train_step(config, data_dir, jit):
     from mmae.models import build_model
 
     keras.utils.set_random_seed(0)
-    model = build_model(config, load_dataset_info(data_dir))
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build_model(config, load_dataset_info(data_dir))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     variables = model.trainable_variables
     optimizer = keras.optimizers.AdamW(config.train.learning_rate)
     optimizer.build(variables)
+    signature = None
+    if relaxed:
+        signature = [
+            {k: tf.TensorSpec([None] * len(v.shape), v.dtype) for k, v in batch.items()},
+            tf.TensorSpec([], tf.int64),
+        ]
 
-    @tf.function(jit_compile=jit)
+    @tf.function(jit_compile=jit, input_signature=signature)
     def step(batch, global_step):
         with tf.GradientTape() as tape:
             losses = model.compute_losses(batch, objective="joint", step=global_step, training=True)
@@ -111,10 +144,10 @@ def _train_step(config, data_dir, jit):
     return step
 
 
-def _time_steps(config, data_dir, batch, jit, steps):
+def _time_steps(config, data_dir, batch, steps, **options):
     import tensorflow as tf
 
-    step = _train_step(config, data_dir, jit)
+    step = _train_step(config, data_dir, batch=batch, **options)
     global_step = tf.constant(0, tf.int64)
     started = time.perf_counter()
     step(batch, global_step)[0].numpy()
@@ -138,7 +171,7 @@ def _step_flops(config, data_dir, batch):
     import tensorflow as tf
     from tensorflow.python.profiler import model_analyzer, option_builder
 
-    step = _train_step(config, data_dir, jit=False)
+    step = _train_step(config, data_dir)
     graph = step.get_concrete_function(batch, tf.constant(0, tf.int64)).graph
     options = (
         option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
@@ -148,12 +181,12 @@ def _step_flops(config, data_dir, batch):
     return int(model_analyzer.profile(graph, options=options).total_float_ops)
 
 
-def _matmul_throughput(size=2048, repeats=10):
-    """Dense float32 matmul GFLOP/s on this machine, the utilization's denominator."""
+def _matmul_throughput(size=2048, repeats=10, dtype=None):
+    """Dense matmul GFLOP/s (float32, or `dtype`) on this machine, the utilization's denominator."""
     import tensorflow as tf
 
-    a = tf.random.normal([size, size])
-    b = tf.random.normal([size, size])
+    a = tf.cast(tf.random.normal([size, size]), dtype or tf.float32)
+    b = tf.cast(tf.random.normal([size, size]), dtype or tf.float32)
     matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
     matmul(a, b).numpy()
     times = []
@@ -164,6 +197,7 @@ def _matmul_throughput(size=2048, repeats=10):
     seconds = statistics.median(times)
     return {
         "size": size,
+        "dtype": a.dtype.name,
         "seconds": round(seconds, 4),
         "gflops_per_s": round(2 * size**3 / seconds / 1e9, 1),
     }
@@ -175,24 +209,30 @@ def _plot(results, path):
     labels = [f"{b['batch_shape'][0]} x {b['batch_shape'][1]} frames" for b in buckets]
     x = np.arange(len(buckets))
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for offset, mode, color in ((-0.2, "graph", "#4c72b0"), (0.2, "xla", "#dd8452")):
+    modes = [mode for mode in MODES if mode in buckets[0]]
+    width = 0.8 / len(modes)
+    for index, mode in enumerate(modes):
+        offset = (index - (len(modes) - 1) / 2) * width
         values = [b[mode]["seconds_per_step"] for b in buckets]
-        bars = left.bar(x + offset, values, 0.4, label=mode, color=color)
+        bars = left.bar(x + offset, values, width, label=mode, color=f"C{index}")
         left.bar_label(bars, [f"{v:.2f}" for v in values], fontsize=8)
         right.bar(
             x + offset,
             [b[mode]["utilization_percent"] for b in buckets],
-            0.4,
+            width,
             label=mode,
-            color=color,
+            color=f"C{index}",
         )
     left.set_xticks(x, labels)
     left.set_ylabel("seconds per training step (median)")
-    left.set_title("Training step: graph vs XLA (same model, same batch)")
+    left.set_title("Training step by mode (same model, same batch)")
     left.legend()
     right.set_xticks(x, labels)
-    right.set_ylabel("% of dense matmul throughput")
-    right.set_title(f"FLOP utilization (matmul: {results['matmul']['gflops_per_s']} GFLOP/s)")
+    right.set_ylabel("% of dense matmul throughput (its precision's)")
+    peaks = f"matmul: {results['matmul']['gflops_per_s']} GFLOP/s"
+    if "matmul_bfloat16" in results:
+        peaks += f", bfloat16 {results['matmul_bfloat16']['gflops_per_s']}"
+    right.set_title(f"FLOP utilization ({peaks})")
     right.legend()
     figure.suptitle(
         f"mmae train_bench, {results['date'][:10]}, {results['machine']['cpu_count']} CPUs"

@@ -436,6 +436,13 @@ def _add_run_arguments(parser, data_help):
         help="the same in CPU-minutes of the training steps (with N busy cores, N x wall "
         "minutes), so a run sharing the machine still gets its computation",
     )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="FIRST:LAST",
+        help="trace steps FIRST+1 to LAST (and what runs between them) with tf.profiler, to "
+        "RUN/tensorboard/plugins/profile",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -444,7 +451,17 @@ def _run_options(args):
     for flag, value in (("--minutes", args.minutes), ("--cpu-minutes", args.cpu_minutes)):
         if value is not None and not value > 0:
             raise ValueError(f"{flag} must be a positive number of minutes, got {value}.")
+    profile_steps = None
+    if args.profile is not None:
+        first, _, last = args.profile.partition(":")
+        try:
+            profile_steps = (int(first), int(last))
+        except ValueError:
+            raise ValueError(
+                f"--profile takes FIRST:LAST, two step numbers, got {args.profile!r}."
+            ) from None
     return {
+        "profile_steps": profile_steps,
         "tpu": args.tpu,
         "progress": not args.quiet,
         "max_steps": args.steps,
@@ -458,6 +475,14 @@ def _finished(summary):
     if summary["stopped"] in ("SIGINT", "SIGTERM"):
         return 130 if summary["stopped"] == "SIGINT" else 143
     print(summary["message"])
+    timing = summary.get("timing")
+    if timing:
+        shares = sorted(timing["phase_shares"].items(), key=lambda item: -item[1])
+        print(
+            f"Wall time {timing['wall_seconds']:.0f} s: "
+            + ", ".join(f"{name} {share:.0%}" for name, share in shares if share >= 0.005)
+            + ' (metrics.jsonl has the "timing" record).'
+        )
     return 0
 
 

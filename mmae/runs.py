@@ -295,7 +295,10 @@ def read_metrics(run_dir, split=None):
     Each record has `split`, `step`, `stage`, `wall_time`, `train_seconds`
     (time spent in training steps over all sessions of the run) and the
     losses; training records also have `learning_rate`, `grad_norm`,
-    `steps_per_second`, `frames_per_second` and `nonfinite_steps`.
+    `steps_per_second`, `frames_per_second` and `nonfinite_steps`. Each
+    training call ends with a "timing" record: its wall time and where it
+    went (`phase_seconds`, `phase_shares`: setup, input, tracing, step,
+    guard, logging, validation, checkpoints, snapshots, other).
     """
     records = read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
     return [r for r in records if split is None or r.get("split") == split]

@@ -5,6 +5,7 @@ devices, a second worker, kill -9) run small scripts through `_python`; the
 rest call `train` in this process.
 """
 
+import glob
 import importlib.util
 import json
 import os
@@ -425,6 +426,37 @@ def test_time_budget_stops_with_validation_and_checkpoint(data_dir, tmp_path):
     ]
 
 
+def test_each_call_accounts_for_its_wall_time_by_phase(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = fast_config("train.steps=6", "train.eval_every=3", "train.checkpoint_every=3")
+    summary = train(config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False)
+    timing = summary["timing"]
+    seconds = timing["phase_seconds"]
+    for phase in ("setup", "input", "tracing", "step", "logging", "validation", "checkpoints"):
+        assert seconds[phase] > 0, phase
+    # The phases (with "other", the rest) add up to the call's wall time.
+    assert sum(seconds.values()) == pytest.approx(timing["wall_seconds"], rel=1e-3, abs=1e-2)
+    assert sum(timing["phase_shares"].values()) == pytest.approx(1, abs=1e-2)
+    assert timing["step_share"] == timing["phase_shares"]["step"]
+    (record,) = read_metrics(run_dir, "timing")
+    assert record["step"] == 6 and record["phase_seconds"] == seconds
+
+
+def test_profile_steps_trace_between_two_steps(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = fast_config("train.steps=4")
+    with pytest.raises(ValueError, match="1 <= first < last"):
+        train(config, data_dir, run_dir, model_fn=toy_model_fn(), profile_steps=(0, 2))
+    summary = train(
+        config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False, profile_steps=(1, 3)
+    )
+    assert summary["step"] == 4 and summary["timing"]["phase_seconds"]["profiling"] > 0
+    traces = glob.glob(
+        os.path.join(run_dir, "tensorboard", "plugins", "profile", "*", "*.xplane.pb")
+    )
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+
+
 def test_nonfinite_steps_leave_weights_and_optimizer_unchanged(data_dir, tmp_path):
     run_dir = str(tmp_path / "run")
     config = fast_config("train.steps=4", "train.checkpoint_every=3")
@@ -498,7 +530,8 @@ def test_cli_train(data_dir, tmp_path, monkeypatch, capsys):
     args = ["train", "--data", data_dir, "--run-dir", run_dir, "--quiet", "--steps", "2"]
     fast = [arg for item in FAST for arg in ("--set", item)]
     assert main(args + fast) == 0
-    assert "Trained to step 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Trained to step 2" in out and "Wall time" in out and "step" in out
     # The data's own config was used, then --set on top.
     assert Config.load(os.path.join(run_dir, "config.yaml")).train.log_every == 1
 
@@ -512,6 +545,8 @@ def test_cli_train(data_dir, tmp_path, monkeypatch, capsys):
         == 2
     )
     assert "--minutes must be a positive" in capsys.readouterr().err
+    assert main(budgeted[:-1] + ["--profile", "3"]) == 2
+    assert "--profile takes FIRST:LAST" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "zero")
 
     assert main(args + ["--set", "model.hidden_dim=7"]) == 2

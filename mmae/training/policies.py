@@ -6,6 +6,8 @@ validation, checkpoints, snapshots. A policy acts when its event is due;
 `Clock` and `StopSignals` tell the loop when to stop.
 """
 
+import collections
+import contextlib
 import dataclasses
 import math
 import signal
@@ -53,11 +55,23 @@ class Clock:
 
     CPU seconds are this process's (all its threads) inside training steps:
     unlike wall time, they do not shrink when other jobs share the machine.
+    `phases` holds this call's wall seconds by what they were spent on (the
+    trainer's own profile: steps, input, tracing, each policy, setup).
     """
 
     def __init__(self, time_budget_s=None, cpu_budget_s=None):
         self.time_budget_s, self.cpu_budget_s = time_budget_s, cpu_budget_s
         self.train_seconds = self.cpu_seconds = 0.0
+        self.phases = collections.defaultdict(float)
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        """Adds the wall time of the block to `phases[name]`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] += time.perf_counter() - started
 
     def resume(self, last_record):
         self.train_seconds = last_record.get("train_seconds", 0.0)
@@ -246,6 +260,36 @@ class Snapshots:
                 checkpoint=path,
             )
         )
+
+
+class Profiling:
+    """A `tf.profiler` trace from after step `first` to after step `last` (or the run's end).
+
+    The trace holds what runs in between: steps, input, validation, logging
+    and checkpoints. It goes to `logdir/plugins/profile/DATE/`, where
+    TensorBoard's profile plugin reads it; `bench/profile_bench.py`
+    summarizes it by op type.
+    """
+
+    def __init__(self, first, last, logdir):
+        self.first, self.last, self.logdir = first, last, logdir
+        self.active = False
+
+    def after_step(self, event):
+        import tensorflow as tf
+
+        if event.step == self.first and not self.active:
+            tf.profiler.experimental.start(self.logdir)
+            self.active = True
+        elif event.step >= self.last:
+            self.stop()
+
+    def stop(self):
+        import tensorflow as tf
+
+        if self.active:
+            tf.profiler.experimental.stop()
+            self.active = False
 
 
 def _finite_or_none(value):

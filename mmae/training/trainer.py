@@ -37,6 +37,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 
 import keras
 import numpy as np
@@ -49,7 +50,7 @@ from mmae.progress import progress_bar
 from mmae.training import distribute, policies
 from mmae.training.checkpoints import RunCheckpoints
 from mmae.training.lock import RunLock
-from mmae.training.logs import MetricsLog, TensorBoard
+from mmae.training.logs import MetricsLog, TensorBoard, record
 from mmae.training.optimizers import make_optimizer
 from mmae.training.regimes import stage_at, stages_for, trainable_variables
 from mmae.training.steps import make_eval_step, make_train_step, stage_losses
@@ -70,6 +71,7 @@ def train(
     time_budget_s=None,
     cpu_budget_s=None,
     snapshot_cpu_s=(),
+    profile_steps=None,
     stages=None,
     dataset_fn=None,
 ):
@@ -103,6 +105,10 @@ def train(
         snapshot_cpu_s: CPU-second marks (as `cpu_budget_s` counts them): at
             the first step past each mark the weights also go to
             `run_dir/snapshots/ckpt-STEP` (`policies.Snapshots`).
+        profile_steps: (first, last): a `tf.profiler` trace of steps first+1
+            to last, with the validation, logging and checkpoints between
+            them, to `run_dir/tensorboard/plugins/profile`
+            (`policies.Profiling`); first >= 1, so the trace skips tracing.
         stages: the `regimes.Stage`s to train, for a model with a regime of
             its own (e.g. alternating adversarial updates), or a function of
             the run's config giving them; default: those of `train.regime`.
@@ -123,6 +129,12 @@ def train(
         RunLockedError: another training is writing to `run_dir`.
         CheckpointError: no checkpoint of the run can be read.
     """
+    if profile_steps is not None:
+        first, last = (int(step) for step in profile_steps)
+        if not 1 <= first < last:
+            raise ValueError(
+                f"profile_steps must be two steps with 1 <= first < last, got {profile_steps}."
+            )
     strategy = distribute.select_strategy(strategy, tpu=tpu)
     config = _run_config(config, run_dir)
     policy = distribute.precision_policy(config.train.mixed_precision, strategy)
@@ -135,6 +147,10 @@ def train(
     trainer = Trainer(
         config, data_dir, run_dir, stages, model_fn, strategy, policy, progress, clock, dataset_fn
     )
+    if profile_steps is not None and distribute.is_chief(strategy):
+        trainer.profiler = policies.Profiling(
+            *profile_steps, os.path.join(str(run_dir), "tensorboard")
+        )
     chief = distribute.is_chief(strategy)
     lock = RunLock(run_dir) if chief else None
     try:
@@ -172,8 +188,10 @@ class Trainer:
         self.stages = stages
         self.traces = {stage.name: 0 for stage in self.stages}
         self.vocoder = None
+        self.profiler = None
 
     def run(self, max_steps, snapshot_cpu_s):
+        self.started = time.perf_counter()
         train = self.config.train
         keras.utils.set_random_seed(train.seed)
         if train.deterministic:
@@ -225,6 +243,7 @@ class Trainer:
         self.validation = self._distributed_batches("validation") if has_validation else None
         self.tensorboard = TensorBoard(self.run_dir, self.chief, self.config.audio, self._to_audio)
         step, stopped = start_step, None
+        self.clock.phases["setup"] += time.perf_counter() - self.started
         # The first step of each bucket's shape traces the step function: the
         # estimate starts after as many steps as there are buckets (other
         # inputs are taken to have one shape).
@@ -252,9 +271,28 @@ class Trainer:
         finally:
             bar.close()
             self.tensorboard.flush()
+            if self.profiler is not None:
+                self.profiler.stop()
         if not stopped:
             stopped = "finished" if step >= self.config.train.steps else "max_steps"
+        self.timing = self._timing()
+        if step > start_step:
+            self.metrics.write(
+                record("timing", stage_at(self.stages, step - 1), step, self.clock, **self.timing)
+            )
         return self._summary(step, start_step, self.checkpoints.latest, stopped)
+
+    def _timing(self):
+        """This call's wall time, and the seconds and share of it spent on each phase."""
+        wall = time.perf_counter() - self.started
+        phases = dict(self.clock.phases)
+        phases["other"] = max(0.0, wall - sum(phases.values()))
+        return {
+            "wall_seconds": round(wall, 3),
+            "phase_seconds": {name: round(value, 3) for name, value in phases.items()},
+            "phase_shares": {name: round(value / wall, 4) for name, value in phases.items()},
+            "step_share": round(phases.get("step", 0.0) / wall, 4),
+        }
 
     def _run_stage(self, stage, step, last_step, restore_path, signals, bar):
         """Runs `stage` from `step`; returns (step, why it stopped early or None)."""
@@ -288,8 +326,13 @@ class Trainer:
         )
         hooks = self._policies(stage, optimizers, schedules, bar)
         end = min(stage.end_step, last_step)
+        phases = self.clock.phases
         while step < end:
+            traces, waited = sum(self.traces.values()), phases["input"]
             outputs, seconds = self.clock.time(self._step, step_fn, step)
+            # A step that traced is tracing time; the wait for its batch is input's.
+            traced = sum(self.traces.values()) > traces
+            phases["tracing" if traced else "step"] += seconds - (phases["input"] - waited)
             step += 1
             out_of_time = self.clock.out_of_time()
             event = policies.StepEvent(
@@ -302,18 +345,21 @@ class Trainer:
                 stop=signals.received or ("time_budget" if out_of_time else None),
                 out_of_time=out_of_time,
             )
-            for hook in hooks:
-                hook.after_step(event)
+            for hook, name in hooks:
+                with self.clock.phase(name):
+                    hook.after_step(event)
             if event.stop:
                 return step, event.stop
         return step, None
 
     def _step(self, step_fn, step):
-        outputs = step_fn(next(self.train_batches), tf.constant(step, tf.int64))
+        with self.clock.phase("input"):
+            batch = next(self.train_batches)
+        outputs = step_fn(batch, tf.constant(step, tf.int64))
         return {name: value.numpy() for name, value in outputs.items()}
 
     def _policies(self, stage, optimizers, schedules, bar):
-        """The policies that act after each step of `stage`, in order."""
+        """The policies that act after each step of `stage`, in order, with their phase names."""
         train = self.config.train
 
         def learning_rates():
@@ -343,10 +389,18 @@ class Trainer:
                 self._display,
             )
             hooks.append(self.validator)
-        return hooks + [
-            policies.Checkpointing(train.checkpoint_every, self.checkpoints),
-            self.snapshots,
-        ]
+        hooks += [policies.Checkpointing(train.checkpoint_every, self.checkpoints), self.snapshots]
+        if self.profiler is not None:
+            hooks.append(self.profiler)
+        names = {
+            policies.NonFiniteGuard: "guard",
+            policies.Logging: "logging",
+            policies.Validation: "validation",
+            policies.Checkpointing: "checkpoints",
+            policies.Snapshots: "snapshots",
+            policies.Profiling: "profiling",
+        }
+        return [(hook, names.get(type(hook), type(hook).__name__)) for hook in hooks]
 
     # Setup.
 
@@ -456,6 +510,7 @@ class Trainer:
             "train_seconds": self.clock.train_seconds,
             "cpu_seconds": self.clock.cpu_seconds,
             "traces": dict(self.traces),
+            "timing": getattr(self, "timing", None),
             "replicas": self.replicas,
             "strategy": type(self.strategy).__name__,
             "precision_policy": self.policy,
