@@ -115,7 +115,8 @@ def test_train_bench_quick_writes_json_and_plot(tmp_path):
     flops = bucket["graph"]["flops_per_step"]
     assert flops > 0
     assert bucket["real_frames"] <= bucket["batch_shape"][0] * bucket["batch_shape"][1]
-    for mode in ("graph", "xla"):
+    assert results["matmul_bfloat16"]["dtype"] == "bfloat16"
+    for mode in ("graph", "xla", "relaxed", "bfloat16"):
         timing = bucket[mode]
         assert len(timing["step_seconds"]) == 2  # --quick times 2 steps
         # abs: every number here is stored rounded (to 0.1 ms, and 0.01 GFLOP/s).
@@ -126,9 +127,10 @@ def test_train_bench_quick_writes_json_and_plot(tmp_path):
             flops / timing["seconds_per_step"] / 1e9, abs=0.01
         )
         assert 0 < timing["utilization_percent"] < 100
-    assert bucket["xla_speedup"] == pytest.approx(
-        bucket["graph"]["seconds_per_step"] / bucket["xla"]["seconds_per_step"], abs=1e-3
-    )
+    for mode in ("xla", "relaxed", "bfloat16"):
+        assert bucket[f"{mode}_speedup"] == pytest.approx(
+            bucket["graph"]["seconds_per_step"] / bucket[mode]["seconds_per_step"], abs=1e-3
+        )
 
 
 def test_synthesis_bench_quick_times_every_method(tmp_path):
