@@ -58,8 +58,7 @@ class FakeBackend:
 
 def test_concurrent_sentences_share_a_model_call_and_first_sentences_go_first():
     synthesizer = FakeBackend(delay=0.05)
-    engine = SpeechEngine(synthesizer, workers=1, max_batch=8, max_wait_ms=1).start()
-    try:
+    with SpeechEngine(synthesizer, workers=1, max_batch=8, max_wait_ms=1) as engine:
         blocker = engine.submit([[1]])  # holds the model while the others queue
         time.sleep(0.01)
         paragraph = engine.submit([[1, 2], [1, 2, 3], [1, 2, 3, 4]])
@@ -71,27 +70,21 @@ def test_concurrent_sentences_share_a_model_call_and_first_sentences_go_first():
         assert sorted(synthesizer.batches[1]) == [1, 2, 2, 3]
         assert sorted(synthesizer.batches[2]) == [3, 4]
         assert paragraph[1].result().size == 300
-    finally:
-        engine.stop()
 
 
 def test_a_batch_is_the_oldest_sentence_and_those_closest_in_length():
     synthesizer = FakeBackend(delay=0.05)
-    engine = SpeechEngine(synthesizer, workers=1, max_batch=2, max_wait_ms=1).start()
-    try:
+    with SpeechEngine(synthesizer, workers=1, max_batch=2, max_wait_ms=1) as engine:
         blocker = engine.submit([[1]])
         time.sleep(0.01)
         futures = engine.submit([[1], [1] * 10, [1] * 2, [1] * 9, [1] * 3])
         [future.result(timeout=10) for future in blocker + futures]
         assert synthesizer.batches == [[1], [1], [10, 9], [2, 3]]
-    finally:
-        engine.stop()
 
 
 def test_two_workers_speak_two_batches_at_once_but_never_later_beside_first_sentences():
     synthesizer = FakeBackend(delay=0.1)
-    engine = SpeechEngine(synthesizer, workers=2, max_batch=1, max_wait_ms=0).start()
-    try:
+    with SpeechEngine(synthesizer, workers=2, max_batch=1, max_wait_ms=0) as engine:
         paragraph = engine.submit([[1], [1, 2], [1, 2, 3]])
         time.sleep(0.02)
         other = engine.submit([[1] * 4])
@@ -102,25 +95,19 @@ def test_two_workers_speak_two_batches_at_once_but_never_later_beside_first_sent
         # The paragraph's later sentences run only once no first sentence does.
         assert [1] not in running[2] and [4] not in running[2]
         assert engine.queue_depth == 0
-    finally:
-        engine.stop()
 
 
 def test_without_batching_each_sentence_is_its_own_call():
     synthesizer = FakeBackend()
-    engine = SpeechEngine(synthesizer, workers=1, max_batch=1).start()
-    try:
+    with SpeechEngine(synthesizer, workers=1, max_batch=1) as engine:
         futures = engine.submit([[1], [1, 2], [1, 2, 3]])
         [future.result(timeout=10) for future in futures]
         assert synthesizer.batches == [[1], [2], [3]]
-    finally:
-        engine.stop()
 
 
 def test_a_full_queue_refuses_and_cancelled_sentences_are_not_spoken():
     synthesizer = FakeBackend(delay=0.2)
-    engine = SpeechEngine(synthesizer, workers=1, max_batch=1, max_queue=3).start()
-    try:
+    with SpeechEngine(synthesizer, workers=1, max_batch=1, max_queue=3) as engine:
         futures = engine.submit([[1], [1, 2], [1, 2, 3]])
         with pytest.raises(QueueFullError, match="full"):
             engine.submit([[1]])
@@ -131,8 +118,6 @@ def test_a_full_queue_refuses_and_cancelled_sentences_are_not_spoken():
         time.sleep(0.3)
         assert synthesizer.batches == [[1]]
         assert engine.queue_depth == 0
-    finally:
-        engine.stop()
 
 
 # -- the HTTP API, on a fake model ---------------------------------------------

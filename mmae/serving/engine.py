@@ -75,7 +75,14 @@ class SpeechEngine:
         with self._condition:
             return len(self._jobs) + self._running
 
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
     def start(self):
+        """Starts the worker threads (a `with` block starts and stops them too)."""
         if not self._threads:
             self._threads = [
                 threading.Thread(target=self._work, name=f"mmae-speech-{i}", daemon=True)
