@@ -81,7 +81,9 @@ def make_train_step(model, stage, optimizers, strategy, clip_norm, jit_compile, 
         context = tf.distribute.get_replica_context()
         return {**outputs, "finite": finite, "frames": context.all_reduce(SUM, frames)}
 
-    @tf.function
+    # XLA compiles one program per shape. Without it, a trace with unknown
+    # batch and length (from the second shape on) serves every bucket.
+    @tf.function(reduce_retracing=not jit_compile)
     def train_step(batch, step):
         outputs = strategy.run(replica_step, args=(batch, step))
         # Every value is already reduced over replicas: take the first copy.
@@ -111,7 +113,9 @@ class _UpdateStep:
             grads = tape.gradient(loss, self.variables)
             return losses, self._used(grads, stage)
 
-        self.gradients = tf.function(gradients, jit_compile=jit_compile)
+        self.gradients = tf.function(
+            gradients, jit_compile=jit_compile, reduce_retracing=not jit_compile
+        )
 
     def _used(self, grads, stage):
         """{index: gradient} of the variables the loss depends on (warns about the others)."""
