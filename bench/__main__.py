@@ -6,9 +6,10 @@
 
 Each benchmark runs in its own Python process, one after another, so none
 times another's start-up or shares the CPU with it. The quality study and
-the training benchmark need the 1,600-clip flite corpus of the slt voice,
-the neural vocoder's quality benchmark (`vocoder_quality`) that one and the
-rms voice's; they are built and prepared first when missing
+the training and profile benchmarks need the 1,600-clip flite corpus of the
+slt voice, the neural vocoder's quality benchmark (`vocoder_quality`) that
+one and the rms voice's; they are built and prepared first when missing,
+and prepared again when an older text frontend made their tokens
 (`data/make_corpus.py`, `mmae prepare --set data.store_audio=true`: the
 vocoder's rows need the recordings, the acoustic benchmarks ignore them).
 A full run ends with `bench.summary`, which rewrites the tables in README.md
@@ -43,6 +44,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = (
     "data",
     "train",
+    "profile",
     "vocoder",
     "synthesis",
     "quality",
@@ -59,6 +61,7 @@ VOICES = {
 }
 VOICES_OF = {
     "train": ("slt",),
+    "profile": ("slt",),
     "quality": ("slt",),
     "vocoder_quality": ("slt", "rms"),
     "vocoder_finetune": ("slt", "rms"),
@@ -91,6 +94,7 @@ def commands(quick, out_dir):
     return {
         "data": [[python, "-m", "bench.data_bench"]],
         "train": [[python, "-m", "bench.train_bench", "--data", PREPARED]],
+        "profile": [[python, "-m", "bench.profile_bench", "--data", PREPARED]],
         "vocoder": [[python, "-m", "bench.vocoder_bench"]],
         "synthesis": [[python, "-m", "bench.synthesis_bench"]],
         "quality": [[python, "-m", "bench.quality_bench", "--data", PREPARED, "--minutes", "30"]],
@@ -124,13 +128,21 @@ def corpus_commands(voice, recordings=True):
         )
     info = os.path.join(REPO, prepared, "dataset.json")
     exists = os.path.exists(info)
-    if not exists or (recordings and not _stores_audio(info)):
+    if not exists or (recordings and not _stores_audio(info)) or _older_frontend(info):
         steps.append(
             [python, "-m", "mmae.cli", "prepare", corpus, prepared, "--config", "flite16k"]
             + ["--set", "data.store_audio=true"]
             + (["--overwrite"] if exists else [])
         )
     return steps
+
+
+def _older_frontend(dataset_json):
+    """Whether the data's tokens came from another text frontend version (training refuses it)."""
+    from mmae.text.rules import FRONTEND_VERSION
+
+    with open(dataset_json, encoding="utf-8") as f:
+        return json.load(f)["config"]["text"].get("frontend", 1) != FRONTEND_VERSION
 
 
 def _stores_audio(dataset_json):
