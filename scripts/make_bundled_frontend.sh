@@ -2,8 +2,8 @@
 # Makes the bundled phoneme text frontend (mmae/assets/frontend_en-us) again,
 # from nothing: the pronunciation lexicon of WordNet's words read by espeak-ng
 # (`mmae prepare-lexicon`, about a minute), the G2P model trained on its words
-# (`mmae train-g2p`, mmae/configs/g2p.yaml: 10,000 steps, about an hour of
-# both cores), then both packed, the G2P in float16, with its held-out error
+# (`mmae train-g2p`, mmae/configs/g2p.yaml: 20,000 steps, about 80 minutes
+# of both cores), then both packed, the G2P in float16, with its held-out error
 # rates in report.json.
 #
 #   bash scripts/make_bundled_frontend.sh
