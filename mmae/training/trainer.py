@@ -147,11 +147,11 @@ def train(
     trainer = Trainer(
         config, data_dir, run_dir, stages, model_fn, strategy, policy, progress, clock, dataset_fn
     )
-    if profile_steps is not None and distribute.is_chief(strategy):
+    chief = distribute.is_chief(strategy)
+    if profile_steps is not None and chief:
         trainer.profiler = policies.Profiling(
             *profile_steps, os.path.join(str(run_dir), "tensorboard")
         )
-    chief = distribute.is_chief(strategy)
     lock = RunLock(run_dir) if chief else None
     try:
         if lock:
