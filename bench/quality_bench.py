@@ -79,6 +79,11 @@ def add_arguments(parser):
         default="flite16k",
         help="preset or config file the runs start from (its features must match the data's)",
     )
+    parser.add_argument(
+        "--work",
+        default=WORK,
+        help="where the runs, their evaluations and the references go (one per corpus)",
+    )
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="train only these")
     parser.add_argument(
@@ -115,6 +120,8 @@ def command_args(args):
         + (["--config", args.config] if args.config != "flite16k" else [])
         + (["--marks", *map(str, args.marks)] if args.marks is not None else [])
         + (["--eval-limit", str(args.eval_limit)] if args.eval_limit else [])
+        + [option for value in args.overrides for option in ("--set", value)]
+        + (["--work", os.path.relpath(args.work, REPO)] if args.work != WORK else [])
     )
 
 
@@ -141,7 +148,7 @@ def measure(args):
             summary = train(
                 config,
                 args.data,
-                os.path.join(WORK, name),
+                os.path.join(args.work, name),
                 cpu_budget_s=60 * args.minutes * CORES,
                 snapshot_cpu_s=[60 * mark * CORES for mark in _marks(args, name)],
             )
@@ -184,7 +191,7 @@ def evaluate_checkpoints(args):
 
     recognizer = Recognizer()
     for name in args.only or list(RUNS):
-        run_dir = os.path.join(WORK, name)
+        run_dir = os.path.join(args.work, name)
         if not os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
             continue
         # A run still training has only its snapshots evaluated.
@@ -194,7 +201,8 @@ def evaluate_checkpoints(args):
             if os.path.exists(os.path.join(out_dir, "report.json")):
                 continue
             # The reference rows do not depend on the model: scored once.
-            rows = ROWS if not os.path.exists(_reference_report()) else ("model",)
+            reference = _reference_report(args.work)
+            rows = ROWS if not os.path.exists(reference) else ("model",)
             log(f"evaluate {name} {checkpoint}")
             evaluate(
                 run_dir,
@@ -207,12 +215,12 @@ def evaluate_checkpoints(args):
                 rows=rows,
             )
             if rows == ROWS:
-                os.makedirs(os.path.dirname(_reference_report()), exist_ok=True)
-                shutil.copy(os.path.join(out_dir, "report.json"), _reference_report())
+                os.makedirs(os.path.dirname(reference), exist_ok=True)
+                shutil.copy(os.path.join(out_dir, "report.json"), reference)
 
 
-def _reference_report():
-    return os.path.join(WORK, "references", "report.json")
+def _reference_report(work):
+    return os.path.join(work, "references", "report.json")
 
 
 def _read_json(path):
@@ -249,11 +257,12 @@ def collect(args, info):
     from mmae.config import Config
     from mmae.runs import read_metrics
 
-    reference = _read_json(_reference_report()) if os.path.exists(_reference_report()) else None
+    path = _reference_report(args.work)
+    reference = _read_json(path) if os.path.exists(path) else None
 
     runs = {}
     for name in RUNS:
-        run_dir = os.path.join(WORK, name)
+        run_dir = os.path.join(args.work, name)
         if not os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
             continue
         validation = read_metrics(run_dir, "validation")
@@ -294,6 +303,7 @@ def collect(args, info):
     }
     return {
         "data": os.path.relpath(args.data, REPO),
+        "work": os.path.relpath(args.work, REPO),
         "train_clips": info["splits"]["train"]["num_clips"],
         "validation_clips": info["splits"]["validation"]["num_clips"],
         "minutes_per_model": args.minutes,
@@ -350,7 +360,7 @@ def _max_steps(run_dir):
 def plot(results, path):
     """The curves into `path` and, once `joint` has a checkpoint, its alignment beside them."""
     plot_curves(results, path)
-    joint = os.path.join(WORK, "joint")
+    joint = os.path.join(REPO, results.get("work", os.path.relpath(WORK, REPO)), "joint")
     if os.path.exists(os.path.join(joint, "checkpoints")):
         alignment_path = os.path.join(os.path.dirname(path), "quality_alignment.png")
         plot_alignment(os.path.join(REPO, results["data"]), joint, alignment_path)
