@@ -1,14 +1,14 @@
 """Reruns every benchmark of the project, then rewrites the README's results tables.
 
-    .venv/bin/python -m bench                      # everything: about 3.5 hours on 2 cores
+    .venv/bin/python -m bench                      # everything: about 6 hours on 2 cores
     .venv/bin/python -m bench --only vocoder synthesis
     .venv/bin/python -m bench --quick              # each benchmark's smoke mode, to a temp dir
 
 Each benchmark runs in its own Python process, one after another, so none
 times another's start-up or shares the CPU with it. The quality study and
 the training and profile benchmarks need the 1,600-clip flite corpus of the
-slt voice, the neural vocoder's quality benchmark (`vocoder_quality`) that
-one and the rms voice's; they are built and prepared first when missing,
+slt voice, the convergence study (about 2.5 hours) and the neural vocoder's
+quality benchmark (`vocoder_quality`) that one and the rms voice's; they are built and prepared first when missing,
 and prepared again when an older text frontend made their tokens
 (`data/make_corpus.py`, `mmae prepare --set data.store_audio=true`: the
 vocoder's rows need the recordings, the acoustic benchmarks ignore them).
@@ -48,6 +48,7 @@ BENCHMARKS = (
     "vocoder",
     "synthesis",
     "quality",
+    "convergence",
     "vocoder_architecture",
     "vocoder_quality",
     "vocoder_finetune",
@@ -63,6 +64,7 @@ VOICES_OF = {
     "train": ("slt",),
     "profile": ("slt",),
     "quality": ("slt",),
+    "convergence": ("slt", "rms"),
     "vocoder_quality": ("slt", "rms"),
     "vocoder_finetune": ("slt", "rms"),
 }
@@ -98,6 +100,7 @@ def commands(quick, out_dir):
         "vocoder": [[python, "-m", "bench.vocoder_bench"]],
         "synthesis": [[python, "-m", "bench.synthesis_bench"]],
         "quality": [[python, "-m", "bench.quality_bench", "--data", PREPARED, "--minutes", "30"]],
+        "convergence": [[python, "-m", "bench.convergence_bench", "--voices", *voices]],
         "vocoder_architecture": [[python, "-m", "bench.vocoder_architecture_bench"]],
         "vocoder_quality": [
             [python, "-m", "bench.vocoder_quality_bench", "--run", VOCODER_RUN]

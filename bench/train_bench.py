@@ -61,21 +61,23 @@ def measure(args):
         "matmul_bfloat16": _matmul_throughput(dtype=tf.bfloat16),
         "buckets": [],
     }
+    # The smoke mode leaves XLA's compile out (tests/test_trainer.py trains with XLA).
+    modes = {mode: options for mode, options in MODES.items() if not (args.quick and mode == "xla")}
     for batch in batches:
         shape = list(batch["mel"].shape)
         entry = {"batch_shape": shape, "real_frames": int(tf.reduce_sum(batch["num_frames"]))}
-        for mode, options in MODES.items():
+        for mode, options in modes.items():
             entry[mode] = _time_steps(config, args.data, batch, steps, **options)
         entry["graph"]["flops_per_step"] = _step_flops(config, args.data, batch)
         flops = entry["graph"]["flops_per_step"]
-        for mode in MODES:
+        for mode in modes:
             seconds = entry[mode]["seconds_per_step"]
             peak = results["matmul_bfloat16" if mode == "bfloat16" else "matmul"]
             entry[mode]["gflops_per_s"] = round(flops / seconds / 1e9, 2)
             entry[mode]["utilization_percent"] = round(
                 100 * flops / seconds / (peak["gflops_per_s"] * 1e9), 1
             )
-        for mode in ("xla", "relaxed", "bfloat16"):
+        for mode in [mode for mode in modes if mode != "graph"]:
             entry[f"{mode}_speedup"] = round(
                 entry["graph"]["seconds_per_step"] / entry[mode]["seconds_per_step"], 3
             )
@@ -240,7 +242,7 @@ def _plot(results, path):
     save_figure(figure, path)
 
 
-SMOKE_MODE = "tiny model, 2 steps (smoke test)"
+SMOKE_MODE = "tiny model, 2 steps, XLA left out (smoke test)"
 BENCHMARK = Benchmark(
     "train_bench", __doc__, measure, _plot, quick=SMOKE_MODE, add_arguments=add_arguments
 )

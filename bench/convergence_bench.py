@@ -1,0 +1,214 @@
+"""Time to intelligible speech: word error rate against training budget, on two voices.
+
+    .venv/bin/python -m bench.convergence_bench                  # both voices, every variant
+    .venv/bin/python -m bench.convergence_bench --voices rms --variants decay_to_budget
+
+Trains the bundled recipe (the `flite16k` preset, `joint` regime) from
+scratch on each voice's prepared 1,600-clip flite corpus (`slt`, the bundled
+model's voice, and `rms`, a male speaker the recipe was not tuned on), once
+per variant and budget, with `bench.quality_bench` (same budget in
+CPU-seconds of the training process, same evaluation: PocketSphinx on the
+held-out sentences spoken from text alone, against the recordings and the
+true mel through the same Griffin-Lim, the "vocoder ceiling").
+
+A variant is a list of config overrides (`VARIANTS`). Each trains once, for
+the largest budget, and keeps a snapshot at every budget, so
+a later, larger budget resumes the same run and every earlier point stays.
+(A learning rate that decays to the budget was measured on 2026-11-22 and
+lost at every point: bench/README.md, quality_bench.)
+
+Targets (issue 17), on both voices: WER at most 1.2x the vocoder ceiling's
+after 10 machine-minutes, and at most 1.05x after 30. The runs live in
+bench/work/convergence/<voice>/<variant>-<minutes> and resume where they
+stopped; rerunning the command continues the study. Writes
+bench/results/convergence_bench.json and .png.
+"""
+
+import json
+import os
+import shutil
+
+from bench import quality_bench
+from bench.harness import REPO, Benchmark, logger, pyplot, save_figure
+
+WORK = os.path.join(REPO, "bench", "work", "convergence")
+VOICES = {
+    "slt": os.path.join(REPO, "prepared", "slt1600"),
+    "rms": os.path.join(REPO, "prepared", "rms1600"),
+}
+# name -> overrides of the flite16k preset.
+VARIANTS = {
+    # The preset as it was before this study.
+    "baseline": [],
+    # Half the clips a step: twice the updates for the same computation.
+    "batch8": ["train.batch_size=8"],
+    # Twice the peak learning rate (the preset doubled it once already).
+    "lr4e-3": ["train.learning_rate=4e-3"],
+    # The joint step autoencodes half of each batch's clips (the text path
+    # takes them all): the audio path is most of a step's frame-rate work.
+    "audio_half": ["loss.audio_fraction=0.5"],
+}
+TARGETS = {10.0: 1.2, 30.0: 1.05}
+
+log = logger("convergence_bench")
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--voices",
+        nargs="*",
+        type=_voice,
+        default=list(VOICES.items()),
+        help="NAME=PREPARED pairs (default: slt and rms, prepared/<name>1600)",
+    )
+    parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        nargs="*",
+        default=sorted(TARGETS),
+        help="budgets, in minutes of all this machine's cores",
+    )
+    parser.add_argument("--work", default=WORK)
+    parser.add_argument("--report-only", action="store_true", help="just collect and plot")
+
+
+def _voice(text):
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise ValueError(f"a voice is NAME=PREPARED, got {text!r}")
+    return name, os.path.abspath(path)
+
+
+def command_args(args):
+    voices = [f"{name}={os.path.relpath(path, REPO)}" for name, path in args.voices]
+    return ["--voices", *voices, "--variants", *args.variants, "--minutes"] + [
+        str(m) for m in args.minutes
+    ]
+
+
+def marks_of(budgets):
+    """Machine-minutes at which a run of the largest budget keeps a snapshot."""
+    return sorted(set(budgets))
+
+
+def quality_args(args, voice, data, variant, budget, marks):
+    """The `bench.quality_bench` options of one run."""
+    work = os.path.join(args.work, voice, variant)
+    options = ["--data", data, "--minutes", str(budget), "--only", "joint"]
+    options += ["--work", work, "--marks", *map(str, marks)]
+    for override in VARIANTS[variant]:
+        options += ["--set", override]
+    if args.report_only:
+        options.append("--report-only")
+    return quality_bench.BENCHMARK.parse_args(options)
+
+
+def measure(args):
+    from mmae.datasets.prepare import load_dataset_info
+
+    voices = {}
+    for voice, data in args.voices:
+        references = None
+        variants = {}
+        for variant in args.variants:
+            budget = max(args.minutes)
+            run_args = quality_args(args, voice, data, variant, budget, marks_of(args.minutes))
+            _share_references(args.work, voice, run_args.work)
+            if not args.report_only:
+                log(f"{voice} {variant}: {budget:g} min")
+            results = quality_bench.measure(run_args)
+            _share_references(args.work, voice, run_args.work)
+            references = references or results["references"]
+            run = results["runs"].get("joint")
+            variants[variant] = {
+                "overrides": VARIANTS[variant],
+                "steps": run["steps"] if run else 0,
+                "machine_minutes": run["machine_minutes"] if run else 0,
+                "points": run["evaluation"] if run else [],
+                "validation": run["curve"] if run else [],
+            }
+        info = load_dataset_info(data)
+        voices[voice] = {
+            "data": os.path.relpath(data, REPO),
+            "train_clips": info["splits"]["train"]["num_clips"],
+            "validation_clips": info["splits"]["validation"]["num_clips"],
+            "references": references,
+            "variants": variants,
+        }
+    return {
+        "budget": "minutes x 60 x cores CPU-seconds of the training process per run",
+        "targets": {f"{minutes:g}_min_wer_ratio_max": ratio for minutes, ratio in TARGETS.items()},
+        "voices": voices,
+        "verdicts": verdicts(voices),
+    }
+
+
+def _share_references(work, voice, run_work):
+    """Copies a voice's reference rows (recordings, vocoder ceiling) to and from a run's work."""
+    shared = os.path.join(work, voice, "references", "report.json")
+    own = os.path.join(run_work, "references", "report.json")
+    for source, target in ((shared, own), (own, shared)):
+        if os.path.exists(source) and not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy(source, target)
+
+
+def point_at(points, minutes):
+    """The point measured closest to `minutes` (within 10%), or None."""
+    near = [p for p in points if abs(p["machine_minutes"] - minutes) <= 0.1 * minutes]
+    return min(near, key=lambda p: abs(p["machine_minutes"] - minutes)) if near else None
+
+
+def verdicts(voices):
+    found = {}
+    for voice, study in voices.items():
+        for variant, results in study["variants"].items():
+            for minutes, ratio in TARGETS.items():
+                point = point_at(results["points"], minutes)
+                if point is None or point["wer_ratio_to_ceiling"] is None:
+                    continue
+                found[f"{voice}/{variant}/{minutes:g}_min"] = {
+                    "wer_ratio_to_ceiling": point["wer_ratio_to_ceiling"],
+                    "max": ratio,
+                    "pass": point["wer_ratio_to_ceiling"] <= ratio,
+                }
+    return found
+
+
+def summary(results):
+    return json.dumps(results["verdicts"], indent=1)
+
+
+def plot(results, path):
+    plt = pyplot()
+    voices = results["voices"]
+    figure, axes = plt.subplots(1, len(voices), figsize=(7 * len(voices), 4.8), squeeze=False)
+    for axis, (voice, study) in zip(axes[0], voices.items(), strict=True):
+        for index, (variant, runs) in enumerate(study["variants"].items()):
+            points = [(p["machine_minutes"], p["wer"]) for p in runs["points"] if p["wer"]]
+            if points:
+                axis.plot(*zip(*points, strict=True), "o-", color=f"C{index}", label=variant)
+        references = study["references"] or {}
+        if "vocoder_ceiling" in references:
+            ceiling = references["vocoder_ceiling"]["wer"]
+            axis.axhline(ceiling, color="k", ls="--", lw=1, label="vocoder ceiling")
+            for minutes, ratio in TARGETS.items():
+                axis.plot([minutes], [ratio * ceiling], "k*", ms=10)
+            axis.axhline(references["original"]["wer"], color="grey", lw=1, label="recordings")
+        axis.set(
+            title=f"{voice}: WER of text-to-speech (PocketSphinx), held-out sentences",
+            xlabel="training budget (CPU-minutes / cores)",
+            ylabel="word error rate",
+        )
+        axis.set_ylim(0, 1.0)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8, title="stars: the targets", title_fontsize=8)
+    save_figure(figure, path, dpi=100)
+
+
+OPTIONS = dict(add_arguments=add_arguments, command_args=command_args, summary=summary)
+BENCHMARK = Benchmark("convergence_bench", __doc__, measure, plot, **OPTIONS)
+
+if __name__ == "__main__":
+    raise SystemExit(BENCHMARK.main())
