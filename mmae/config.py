@@ -185,6 +185,15 @@ class LossConfig:
     binarization_start: int = 1000
     binarization_ramp: int = 1000
     duration_weight: float = 0.1
+    # Share of each training batch's clips that the joint objective also
+    # autoencodes (audio encoder and decoder, and the consistency loss); the
+    # text path always takes the whole batch. The audio path costs more than
+    # the text path's frame-rate work, so a share below 1 buys steps.
+    audio_fraction: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 < self.audio_fraction <= 1.0:
+            raise ValueError(f"loss.audio_fraction must be in (0, 1], got {self.audio_fraction}.")
 
 
 @dataclasses.dataclass

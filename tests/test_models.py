@@ -127,6 +127,39 @@ def test_masked_audio_hides_frames_only_in_training():
     np.testing.assert_allclose(float(evaluated["mel_audio"]), float(kept["mel_audio"]), rtol=1e-6)
 
 
+def test_audio_fraction_autoencodes_only_the_first_clips_in_training():
+    from mmae.config import LossConfig
+
+    batch = _batch(batch_size=2)
+    full = _model()
+    full.build()
+    half = _model(loss=LossConfig(audio_fraction=0.5))
+    half.build()
+    half.set_weights(full.get_weights())
+    first = {key: value[:1] for key, value in batch.items()}
+    trained = half.compute_losses(batch, objective="joint", training=True)
+    # The audio path of the half model saw clip 0 alone; its text path, both clips.
+    np.testing.assert_allclose(
+        float(trained["mel_audio"]),
+        float(full.compute_losses(first, objective="joint", training=True)["mel_audio"]),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        float(trained["mel_text"]),
+        float(full.compute_losses(batch, objective="joint", training=True)["mel_text"]),
+        rtol=1e-5,
+    )
+    # Validation measures the whole batch.
+    evaluated = half.compute_losses(batch, objective="joint", training=False)
+    np.testing.assert_allclose(
+        float(evaluated["mel_audio"]),
+        float(full.compute_losses(batch, objective="joint", training=False)["mel_audio"]),
+        rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match="audio_fraction"):
+        LossConfig(audio_fraction=0.0)
+
+
 def test_a_regime_naming_a_missing_part_or_objective_is_refused():
     baseline = SeedBaseline(VOCAB, NUM_MELS, [0.0] * NUM_MELS, [1.0] * NUM_MELS)
     baseline.build()
