@@ -47,6 +47,9 @@ VARIANTS = {
     # The joint step autoencodes half of each batch's clips (the text path
     # takes them all): the audio path is most of a step's frame-rate work.
     "audio_half": ["loss.audio_fraction=0.5"],
+    # A narrower model: about half the arithmetic a step (convolutions scale
+    # with the width squared).
+    "width128": ["model.hidden_dim=128"],
 }
 TARGETS = {10.0: 1.2, 30.0: 1.05}
 
