@@ -42,6 +42,7 @@ VARIANTS = {
     "baseline": [],
     # Half the clips a step: twice the updates for the same computation.
     "batch8": ["train.batch_size=8"],
+    "batch4": ["train.batch_size=4"],
     # Twice the peak learning rate (the preset doubled it once already).
     "lr4e-3": ["train.learning_rate=4e-3"],
     # The joint step autoencodes half of each batch's clips (the text path
