@@ -48,6 +48,7 @@ VARIANTS = {
     # The joint step autoencodes half of each batch's clips (the text path
     # takes them all): the audio path is most of a step's frame-rate work.
     "audio_half": ["loss.audio_fraction=0.5"],
+    "batch8_audio_half": ["train.batch_size=8", "loss.audio_fraction=0.5"],
     # A narrower model: about half the arithmetic a step (convolutions scale
     # with the width squared).
     "width128": ["model.hidden_dim=128"],
