@@ -186,29 +186,47 @@ def summary(results):
 
 
 def plot(results, path):
+    """Per voice: WER against the budget (top) and the held-out mel L1 of the text path (bottom)."""
     plt = pyplot()
     voices = results["voices"]
-    figure, axes = plt.subplots(1, len(voices), figsize=(7 * len(voices), 4.8), squeeze=False)
-    for axis, (voice, study) in zip(axes[0], voices.items(), strict=True):
+    figure, axes = plt.subplots(
+        2, len(voices), figsize=(7 * len(voices), 9), squeeze=False, sharex="col"
+    )
+    for column, (voice, study) in enumerate(voices.items()):
+        top, bottom = axes[0][column], axes[1][column]
         for index, (variant, runs) in enumerate(study["variants"].items()):
+            color = f"C{index}"
             points = [(p["machine_minutes"], p["wer"]) for p in runs["points"] if p["wer"]]
             if points:
-                axis.plot(*zip(*points, strict=True), "o-", color=f"C{index}", label=variant)
+                top.plot(*zip(*points, strict=True), "o-", color=color, label=variant)
+            curve = [
+                (p["machine_minutes"], p["mel_text"])
+                for p in runs.get("validation", [])
+                if p.get("mel_text")
+            ]
+            if curve:
+                bottom.plot(*zip(*curve, strict=True), ".-", color=color, label=variant)
         references = study["references"] or {}
         if "vocoder_ceiling" in references:
             ceiling = references["vocoder_ceiling"]["wer"]
-            axis.axhline(ceiling, color="k", ls="--", lw=1, label="vocoder ceiling")
+            top.axhline(ceiling, color="k", ls="--", lw=1, label="vocoder ceiling")
             for minutes, ratio in TARGETS.items():
-                axis.plot([minutes], [ratio * ceiling], "k*", ms=10)
-            axis.axhline(references["original"]["wer"], color="grey", lw=1, label="recordings")
-        axis.set(
+                top.plot([minutes], [ratio * ceiling], "k*", ms=10)
+            top.axhline(references["original"]["wer"], color="grey", lw=1, label="recordings")
+        top.set(
             title=f"{voice}: WER of text-to-speech (PocketSphinx), held-out sentences",
-            xlabel="training budget (CPU-minutes / cores)",
             ylabel="word error rate",
         )
-        axis.set_ylim(0, 1.0)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8, title="stars: the targets", title_fontsize=8)
+        top.set_ylim(0, 1.1)
+        top.legend(fontsize=8, title="stars: the targets", title_fontsize=8)
+        bottom.set(
+            title=f"{voice}: held-out mel L1 of the text path",
+            xlabel="training budget (CPU-minutes / cores)",
+            ylabel="mel L1 (normalized log-mel)",
+        )
+        bottom.legend(fontsize=8)
+        for axis in (top, bottom):
+            axis.grid(alpha=0.3)
     save_figure(figure, path, dpi=100)
 
 

@@ -283,7 +283,12 @@ def test_convergence_study_plans_runs_and_judges_points(tmp_path):
         "voices": {
             voice: {
                 "references": ceiling,
-                "variants": {"baseline": {"points": points}},
+                "variants": {
+                    "baseline": {
+                        "points": points,
+                        "validation": [{"machine_minutes": 1.0, "mel_text": 0.7}],
+                    }
+                },
             }
             for voice in ("slt", "rms")
         }
