@@ -43,6 +43,8 @@ VARIANTS = {
     # Half the clips a step: twice the updates for the same computation.
     "batch8": ["train.batch_size=8"],
     "batch4": ["train.batch_size=4"],
+    # Batch 8 with the peak rate scaled by the square root of the batch ratio.
+    "batch8_lr1.4e-3": ["train.batch_size=8", "train.learning_rate=1.4e-3"],
     # Twice the peak learning rate (the preset doubled it once already).
     "lr4e-3": ["train.learning_rate=4e-3"],
     # The joint step autoencodes half of each batch's clips (the text path
