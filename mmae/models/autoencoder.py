@@ -270,21 +270,19 @@ class CrossModalAutoencoder(keras.Model):
         if objective == "joint" and training and weights.audio_fraction < 1.0:
             batch_size = tf.cast(tf.shape(frame_mask)[0], tf.float32)
             clips = tf.cast(tf.math.ceil(batch_size * weights.audio_fraction), tf.int32)
-        audio_mask = frame_mask if clips is None else frame_mask[:clips]
+
+        def audio_part(tensor):
+            return tensor if clips is None else tensor[:clips]
+
+        audio_mask = audio_part(frame_mask)
 
         if objective != "text":
-            audio_in = batch["mel"] if clips is None else batch["mel"][:clips]
+            audio_in = audio_part(batch["mel"])
             if objective == "masked_audio" and training:
                 audio_in = self._mask_frames(audio_in, frame_mask, mask_ratio)
             audio_latent = self.encode_audio(audio_in, audio_mask, training)
-            audio_mel = self.decode(
-                audio_latent,
-                audio_mask,
-                speaker_id if clips is None else speaker_id[:clips],
-                training,
-            )
-            audio_target = target if clips is None else target[:clips]
-            results["mel_audio"] = losses.masked_l1(audio_mel, audio_target, audio_mask)
+            audio_mel = self.decode(audio_latent, audio_mask, audio_part(speaker_id), training)
+            results["mel_audio"] = losses.masked_l1(audio_mel, audio_part(target), audio_mask)
             total += weights.mel_audio_weight * results["mel_audio"]
             if objective != "joint":
                 results["loss"] = total
@@ -305,9 +303,7 @@ class CrossModalAutoencoder(keras.Model):
 
         results["mel_text"] = losses.masked_l1(text_mel, target, frame_mask)
         results["consistency"] = losses.latent_consistency(
-            frame_text_latent if clips is None else frame_text_latent[:clips],
-            audio_latent,
-            audio_mask,
+            audio_part(frame_text_latent), audio_latent, audio_mask
         )
         results["forward_sum"] = alignment.forward_sum_loss(
             log_attention, batch["num_frames"], batch["num_tokens"]
