@@ -7,13 +7,15 @@ optimizer update and the same batch, in one process, so their ratios are
 meaningful on a noisy machine:
 
 1. Step time of the full training step (losses, gradients, clipping, AdamW),
-   per bucket shape, in four modes: a graph traced for the batch's shape
+   per bucket shape, in five modes: a graph traced for the batch's shape
    (`graph`, what the trainer traced for each bucket), XLA
    (`jit_compile=True`), a graph traced for any batch and length
-   (`relaxed`: unknown dimensions, one trace for every bucket), and the
+   (`relaxed`: unknown dimensions, one trace for every bucket), the
    `graph` step with Keras' `mixed_bfloat16` policy (`bfloat16`; this
-   CPU has AVX512-BF16). Compile time and steady seconds per step (median
-   of the timed steps).
+   CPU has AVX512-BF16), and the `graph` step with Keras's own dropout
+   layer (`keras_dropout`: a float random number an element, where
+   `mmae.layers.Dropout` draws 16 bits). Compile time and steady seconds
+   per step (median of the timed steps).
 2. Model FLOPs per step (TensorFlow's profiler over the step's graph: matmul,
    convolution and friends) against the machine's dense matmul throughput
    measured in the same run, float32 and bfloat16: the utilization, in
@@ -102,28 +104,43 @@ MODES = {
     "xla": {"jit": True},
     "relaxed": {"relaxed": True},
     "bfloat16": {"policy": "mixed_bfloat16"},
+    "keras_dropout": {"keras_dropout": True},
 }
 
 
-def _train_step(config, data_dir, jit=False, relaxed=False, policy="float32", batch=None):
+def _train_step(
+    config,
+    data_dir,
+    jit=False,
+    relaxed=False,
+    policy="float32",
+    keras_dropout=False,
+    batch=None,
+):
     """A fresh model and optimizer, and the trainer's step without distribution.
 
     `relaxed`: traced once for any batch size and length (`batch` gives the
     keys and ranks). `policy`: the Keras dtype policy the model is built with.
+    `keras_dropout`: the blocks use `keras.layers.Dropout` (a float32 random
+    number an element) instead of `mmae.layers.Dropout` (16 bits).
     """
     import keras
     import tensorflow as tf
 
+    from mmae import layers
     from mmae.datasets.prepare import load_dataset_info
     from mmae.models import build_model
 
     keras.utils.set_random_seed(0)
-    previous = keras.mixed_precision.global_policy()
+    previous = keras.mixed_precision.global_policy(), layers.Dropout
     keras.mixed_precision.set_global_policy(policy)
+    if keras_dropout:
+        layers.Dropout = keras.layers.Dropout
     try:
         model = build_model(config, load_dataset_info(data_dir))
     finally:
-        keras.mixed_precision.set_global_policy(previous)
+        keras.mixed_precision.set_global_policy(previous[0])
+        layers.Dropout = previous[1]
     variables = model.trainable_variables
     optimizer = keras.optimizers.AdamW(config.train.learning_rate)
     optimizer.build(variables)

@@ -117,7 +117,7 @@ def test_train_bench_quick_writes_json_and_plot(tmp_path):
     assert bucket["real_frames"] <= bucket["batch_shape"][0] * bucket["batch_shape"][1]
     assert results["matmul_bfloat16"]["dtype"] == "bfloat16"
     assert "xla" not in bucket  # the smoke mode leaves XLA's compile out
-    for mode in ("graph", "relaxed", "bfloat16"):
+    for mode in ("graph", "relaxed", "bfloat16", "keras_dropout"):
         timing = bucket[mode]
         assert len(timing["step_seconds"]) == 2  # --quick times 2 steps
         # abs: every number here is stored rounded (to 0.1 ms, and 0.01 GFLOP/s).

@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from layer_test_case import run_layer_test
 from mmae.audio.features import MelSpectrogram
 from mmae.layers import (
     ConvBlock,
+    Dropout,
     LengthRegulator,
     SpeakerEmbedding,
     TransformerBlock,
@@ -48,6 +50,52 @@ def normal(*shape, seed=0):
 
 def hidden_states():
     return normal(BATCH, TOKENS, HIDDEN) * TOKEN_MASK[..., None]
+
+
+class TestDropout:
+    def test_layer(self):
+        run_layer_test(
+            Dropout,
+            {"rate": 0.25},
+            hidden_states(),
+            call_kwargs=EVAL,
+            expected_output_shape=(BATCH, TOKENS, HIDDEN),
+            expected_num_trainable_weights=0,
+        )
+
+    def test_drops_the_rate_and_keeps_the_expectation(self):
+        layer = Dropout(0.25, seed=1)
+        inputs = np.ones((64, 1001), np.float32)  # an odd number of elements
+        first = layer(inputs, training=True).numpy()
+        second = layer(inputs, training=True).numpy()
+        assert set(np.unique(first)) == {
+            0.0,
+            np.float32(4 / 3),
+        }  # kept elements scaled by 1 / (1 - 0.25)
+        assert abs(np.mean(first == 0) - 0.25) < 0.01
+        assert abs(first.mean() - 1.0) < 0.02
+        assert np.mean((first == 0) == (second == 0)) < 0.7  # a new mask every call
+        np.testing.assert_array_equal(layer(inputs, training=False), inputs)
+
+    def test_gradient_is_the_mask_under_xla_and_float16(self):
+        layer = Dropout(0.1, seed=2, dtype="mixed_float16")
+        inputs = tf.constant(normal(4, 33, 8), tf.float16)
+
+        @tf.function(jit_compile=True)
+        def outputs_and_gradient(inputs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                outputs = layer(inputs, training=True)
+                total = tf.reduce_sum(outputs)
+            return outputs, tape.gradient(total, inputs)
+
+        outputs, gradient = outputs_and_gradient(inputs)
+        assert outputs.dtype == tf.float16
+        kept = gradient.numpy() != 0
+        assert 0.8 < kept.mean() < 0.97
+        np.testing.assert_allclose(
+            outputs.numpy(), np.where(kept, inputs.numpy() * gradient.numpy(), 0), rtol=1e-3
+        )
 
 
 class TestConvBlock:
