@@ -149,11 +149,11 @@ def test_synthesis_bench_quick_times_every_method(tmp_path):
         assert row["real_time_factor"] == pytest.approx(
             row["median_seconds"] / results["audio_seconds"], rel=0.01, abs=1e-5
         )
+    # No comparison of the timings themselves: one timing of each on a busy
+    # machine can put end to end below the acoustic model alone (it did, in CI).
     for batch in ("batch1", "batch16"):
-        # End to end is the acoustic model and then the vocoder, which takes
-        # most of the time: about 6x the acoustic model alone in a quick run.
-        end_to_end = rows[f"python/end_to_end/{batch}"]["median_seconds"]
-        assert end_to_end > rows[f"python/acoustic/{batch}"]["median_seconds"]
+        for part in ("acoustic", "vocoder", "end_to_end"):
+            assert f"python/{part}/{batch}" in rows
 
 
 def test_vocoder_bench_quick_writes_json_and_plot(tmp_path):
