@@ -15,7 +15,8 @@ meaningful on a noisy machine:
    CPU has AVX512-BF16), and the `graph` step with Keras's own dropout
    layer (`keras_dropout`: a float random number an element, where
    `mmae.layers.Dropout` draws 16 bits). Compile time and steady seconds
-   per step (median of the timed steps).
+   per step (median of the timed steps). The modes' steps take turns
+   (`harness.time_in_rotation`), so a busy machine slows them alike.
 2. Model FLOPs per step (TensorFlow's profiler over the step's graph: matmul,
    convolution and friends) against the machine's dense matmul throughput
    measured in the same run, float32 and bfloat16: the utilization, in
@@ -32,7 +33,7 @@ import time
 
 import numpy as np
 
-from bench.harness import REPO, Benchmark, pyplot, save_figure
+from bench.harness import REPO, Benchmark, pyplot, save_figure, time_in_rotation
 
 
 def add_arguments(parser):
@@ -68,8 +69,7 @@ def measure(args):
     for batch in batches:
         shape = list(batch["mel"].shape)
         entry = {"batch_shape": shape, "real_frames": int(tf.reduce_sum(batch["num_frames"]))}
-        for mode, options in modes.items():
-            entry[mode] = _time_steps(config, args.data, batch, steps, **options)
+        entry.update(_time_steps(config, args.data, batch, steps, modes))
         entry["graph"]["flops_per_step"] = _step_flops(config, args.data, batch)
         flops = entry["graph"]["flops_per_step"]
         for mode in modes:
@@ -163,26 +163,35 @@ def _train_step(
     return step
 
 
-def _time_steps(config, data_dir, batch, steps, **options):
+def _time_steps(config, data_dir, batch, steps, modes):
+    """{mode: timings} of each mode's step on `batch`, the modes' steps taking turns.
+
+    Each mode's first step traces (and compiles); then `steps` passes run one
+    step of every mode in rotation, so load from elsewhere on the machine hits
+    every mode alike.
+    """
     import tensorflow as tf
 
-    step = _train_step(config, data_dir, batch=batch, **options)
     global_step = tf.constant(0, tf.int64)
-    started = time.perf_counter()
-    step(batch, global_step)[0].numpy()
-    first = time.perf_counter() - started
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step(batch, global_step)[0].numpy()
-        times.append(time.perf_counter() - started)
-    median = statistics.median(times)
-    return {
-        "first_step_s": round(first, 2),
-        "compile_s": round(first - median, 2),
-        "seconds_per_step": round(median, 4),
-        "step_seconds": [round(t, 4) for t in times],
+
+    def runner(step):
+        return lambda: step(batch, global_step)[0].numpy()
+
+    runners = {
+        mode: runner(_train_step(config, data_dir, batch=batch, **options))
+        for mode, options in modes.items()
     }
+    _, first, seconds = time_in_rotation(runners, steps)
+    timings = {}
+    for mode in modes:
+        median = statistics.median(seconds[mode])
+        timings[mode] = {
+            "first_step_s": round(first[mode], 2),
+            "compile_s": round(first[mode] - median, 2),
+            "seconds_per_step": round(median, 4),
+            "step_seconds": [round(t, 4) for t in seconds[mode]],
+        }
+    return timings
 
 
 def _step_flops(config, data_dir, batch):
