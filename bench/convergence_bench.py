@@ -128,12 +128,14 @@ def measure(args):
             _share_references(args.work, voice, run_args.work)
             references = references or results["references"]
             run = results["runs"].get("joint")
+            if run is None:  # not run on this voice (--report-only)
+                continue
             variants[variant] = {
                 "overrides": VARIANTS[variant],
-                "steps": run["steps"] if run else 0,
-                "machine_minutes": run["machine_minutes"] if run else 0,
-                "points": run["evaluation"] if run else [],
-                "validation": run["curve"] if run else [],
+                "steps": run["steps"],
+                "machine_minutes": run["machine_minutes"],
+                "points": run["evaluation"],
+                "validation": run["curve"],
             }
         info = load_dataset_info(data)
         voices[voice] = {
