@@ -18,9 +18,11 @@ meaningful on a noisy machine:
    per step (median of the timed steps). The modes' steps take turns
    (`harness.time_in_rotation`), so a busy machine slows them alike.
 2. Model FLOPs per step (TensorFlow's profiler over the step's graph: matmul,
-   convolution and friends) against the machine's dense matmul throughput
-   measured in the same run, float32 and bfloat16: the utilization, in
-   percent, each mode against its precision's peak.
+   convolution and friends) against the machine's dense matmul throughput,
+   float32 and bfloat16, timed in the same rotation as the steps (a 2048^3
+   matmul of each precision takes its turn beside them): the utilization,
+   in percent, each mode against its precision's peak. A peak timed apart
+   from the steps made the utilization swing with the host's speed.
 
 Writes bench/results/train_bench.json and .png.
 """
@@ -29,7 +31,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def add_arguments(parser):
 
 
 def measure(args):
-    """The matmul peak, then graph and XLA steps on the longest bucket shapes."""
+    """Every mode's step, and the matmul peaks, on the longest bucket shapes."""
     import tensorflow as tf
 
     from mmae.config import Config
@@ -60,21 +61,24 @@ def measure(args):
     results = {
         "data": os.path.relpath(args.data, REPO),
         "model": config.to_dict()["model"],
-        "matmul": _matmul_throughput(),
-        "matmul_bfloat16": _matmul_throughput(dtype=tf.bfloat16),
         "buckets": [],
     }
     # The smoke mode leaves XLA's compile out (tests/test_trainer.py trains with XLA).
     modes = {mode: options for mode, options in MODES.items() if not (args.quick and mode == "xla")}
+    matmul_seconds = {dtype: [] for dtype in MATMULS}
     for batch in batches:
         shape = list(batch["mel"].shape)
         entry = {"batch_shape": shape, "real_frames": int(tf.reduce_sum(batch["num_frames"]))}
-        entry.update(_time_steps(config, args.data, batch, steps, modes))
+        timings, matmuls = _time_steps(config, args.data, batch, steps, modes)
+        entry.update(timings)
+        for dtype, seconds in matmuls.items():
+            entry[MATMULS[dtype]] = _matmul_rate(dtype, seconds)
+            matmul_seconds[dtype] += seconds
         entry["graph"]["flops_per_step"] = _step_flops(config, args.data, batch)
         flops = entry["graph"]["flops_per_step"]
         for mode in modes:
             seconds = entry[mode]["seconds_per_step"]
-            peak = results["matmul_bfloat16" if mode == "bfloat16" else "matmul"]
+            peak = entry[MATMULS["bfloat16" if mode == "bfloat16" else "float32"]]
             entry[mode]["gflops_per_s"] = round(flops / seconds / 1e9, 2)
             entry[mode]["utilization_percent"] = round(
                 100 * flops / seconds / (peak["gflops_per_s"] * 1e9), 1
@@ -85,6 +89,9 @@ def measure(args):
             )
         results["buckets"].append(entry)
         print(json.dumps(entry))
+    # Over every bucket's rotation.
+    for dtype, seconds in matmul_seconds.items():
+        results[MATMULS[dtype]] = _matmul_rate(dtype, seconds)
     return results
 
 
@@ -106,6 +113,9 @@ MODES = {
     "bfloat16": {"policy": "mixed_bfloat16"},
     "keras_dropout": {"keras_dropout": True},
 }
+# The utilization's denominators: dtype -> result key.
+MATMULS = {"float32": "matmul", "bfloat16": "matmul_bfloat16"}
+MATMUL_SIZE = 2048
 
 
 def _train_step(
@@ -164,11 +174,14 @@ def _train_step(
 
 
 def _time_steps(config, data_dir, batch, steps, modes):
-    """{mode: timings} of each mode's step on `batch`, the modes' steps taking turns.
+    """Each mode's step timings on `batch`, and matmul timings, all taking turns.
 
     Each mode's first step traces (and compiles); then `steps` passes run one
-    step of every mode in rotation, so load from elsewhere on the machine hits
-    every mode alike.
+    step of every mode and one matmul of each precision in rotation, so load
+    from elsewhere on the machine hits every mode, and the peak, alike.
+
+    Returns:
+        ({mode: timings}, {dtype: [seconds of one matmul]}).
     """
     import tensorflow as tf
 
@@ -181,6 +194,8 @@ def _time_steps(config, data_dir, batch, steps, modes):
         mode: runner(_train_step(config, data_dir, batch=batch, **options))
         for mode, options in modes.items()
     }
+    for dtype in MATMULS:
+        runners[f"matmul_{dtype}"] = _matmul(dtype)
     _, first, seconds = time_in_rotation(runners, steps)
     timings = {}
     for mode in modes:
@@ -191,7 +206,7 @@ def _time_steps(config, data_dir, batch, steps, modes):
             "seconds_per_step": round(median, 4),
             "step_seconds": [round(t, 4) for t in seconds[mode]],
         }
-    return timings
+    return timings, {dtype: seconds[f"matmul_{dtype}"] for dtype in MATMULS}
 
 
 def _step_flops(config, data_dir, batch):
@@ -209,25 +224,25 @@ def _step_flops(config, data_dir, batch):
     return int(model_analyzer.profile(graph, options=options).total_float_ops)
 
 
-def _matmul_throughput(size=2048, repeats=10, dtype=None):
-    """Dense matmul GFLOP/s (float32, or `dtype`) on this machine, the utilization's denominator."""
+def _matmul(dtype, size=MATMUL_SIZE):
+    """A callable that runs one dense `size`^3 matmul in `dtype` and waits for it."""
     import tensorflow as tf
 
-    a = tf.cast(tf.random.normal([size, size]), dtype or tf.float32)
-    b = tf.cast(tf.random.normal([size, size]), dtype or tf.float32)
+    a = tf.cast(tf.random.normal([size, size]), dtype)
+    b = tf.cast(tf.random.normal([size, size]), dtype)
     matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
-    matmul(a, b).numpy()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        matmul(a, b).numpy()
-        times.append(time.perf_counter() - started)
-    seconds = statistics.median(times)
+    return lambda: matmul(a, b).numpy()
+
+
+def _matmul_rate(dtype, seconds, size=MATMUL_SIZE):
+    """GFLOP/s of the median of `seconds`, the timings of one `size`^3 matmul."""
+    median = statistics.median(seconds)
     return {
         "size": size,
-        "dtype": a.dtype.name,
-        "seconds": round(seconds, 4),
-        "gflops_per_s": round(2 * size**3 / seconds / 1e9, 1),
+        "dtype": dtype,
+        "timed": len(seconds),
+        "seconds": round(median, 4),
+        "gflops_per_s": round(2 * size**3 / median / 1e9, 1),
     }
 
 
