@@ -250,6 +250,23 @@ def collect_evaluations(run_dir, reference):
     return sorted(points, key=lambda p: p["step"])
 
 
+def wall_time(records):
+    """Where a run's wall time went, summed over its calls' "timing" records (None if none)."""
+    if not records:
+        return None
+    seconds = {}
+    for record in records:
+        for phase, value in record["phase_seconds"].items():
+            seconds[phase] = seconds.get(phase, 0.0) + value
+    total = sum(seconds.values())
+    return {
+        "calls": len(records),
+        "seconds": round(total, 1),
+        "phase_seconds": {phase: round(value, 1) for phase, value in seconds.items()},
+        "step_share": round(seconds.get("step", 0.0) / total, 4) if total else None,
+    }
+
+
 EVAL_KEYS = ("wer", "cer", "mcd", "f0_rmse_cents", "voicing_error", "mel_l1_dtw")
 
 
@@ -290,6 +307,7 @@ def collect(args, info):
             "machine_minutes": round(used / CORES / 60, 2),
             "complete": _complete(run_dir, args),
             "evaluation": collect_evaluations(run_dir, reference),
+            "wall_time": wall_time(read_metrics(run_dir, "timing")),
         }
     final = {
         n: r["final"]["mel_text"]

@@ -270,6 +270,21 @@ def test_quality_study_evaluates_snapshots_and_the_last_checkpoint(tiny_run, tmp
     assert all(record["cpu_seconds"] > 0 for *_, record in found)
 
 
+def test_quality_bench_sums_wall_time_over_a_runs_calls():
+    from bench.quality_bench import wall_time
+
+    # A run that resumed: two calls, each with its own "timing" record.
+    records = [
+        {"phase_seconds": {"step": 80.0, "validation": 10.0, "tracing": 10.0}},
+        {"phase_seconds": {"step": 90.0, "validation": 10.0}},
+    ]
+    wall = wall_time(records)
+    assert wall["calls"] == 2 and wall["seconds"] == 200.0
+    assert wall["phase_seconds"] == {"step": 170.0, "validation": 20.0, "tracing": 10.0}
+    assert wall["step_share"] == 0.85
+    assert wall_time([]) is None
+
+
 def test_convergence_study_plans_runs_and_judges_points(tmp_path):
     from bench import convergence_bench as study
 
@@ -289,6 +304,7 @@ def test_convergence_study_plans_runs_and_judges_points(tmp_path):
                     "baseline": {
                         "points": points,
                         "validation": [{"machine_minutes": 1.0, "mel_text": 0.7}],
+                        "wall_time": {"step_share": 0.93 if voice == "slt" else 0.85},
                     }
                 },
             }
@@ -297,6 +313,8 @@ def test_convergence_study_plans_runs_and_judges_points(tmp_path):
     }
     verdicts = study.verdicts(results["voices"])
     assert verdicts["rms/baseline/10_min"]["pass"] and not verdicts["slt/baseline/30_min"]["pass"]
+    assert verdicts["slt/baseline/step_share"]["pass"]
+    assert not verdicts["rms/baseline/step_share"]["pass"]
     assert study.point_at(points, 20.0) is None
     study.plot(results, str(tmp_path / "convergence.png"))
     assert os.path.getsize(tmp_path / "convergence.png") > 10_000
