@@ -193,7 +193,7 @@ def _speed(results):
             f"{bucket['graph']['seconds_per_step']:.2f} s graph, "
             f"{bucket['xla']['seconds_per_step']:.2f} s XLA | "
             f"{bucket['graph']['utilization_percent']}% of measured matmul peak "
-            f"({train['matmul']['gflops_per_s']} GFLOP/s) |"
+            f"({bucket.get('matmul', train['matmul'])['gflops_per_s']} GFLOP/s, timed beside it) |"
         )
     vocoder = results.get("vocoder_bench")
     if vocoder:
