@@ -6,7 +6,7 @@ refuse data whose features it was not trained on.
 
 Example:
 
->>> config = Config.load("flite16k", overrides=["train.batch_size=8"])
+>>> config = Config.load("flite16k", overrides=["train.batch_size=4"])
 >>> config.audio.sample_rate
 16000
 """
