@@ -66,6 +66,18 @@ VARIANTS = {
     # The preset, narrower: about half the arithmetic a step (convolutions
     # scale with the width squared).
     "width128": ["model.hidden_dim=128"],
+    # The preset autoencoding a half or a quarter of each batch: the audio
+    # path (its encoder and a second decoder pass) is about 60% of a step's
+    # frame-rate arithmetic, and it converges far sooner than the text path.
+    "audio_half_preset": ["loss.audio_fraction=0.5"],
+    "audio_quarter": ["loss.audio_fraction=0.25"],
+    # The preset with a quarter of its warm-up: the first 200 steps are a
+    # third of what a 10-minute run makes.
+    "warmup50": ["train.warmup_steps=50"],
+    # The decoder at half the frame rate (two frames a position): half its
+    # arithmetic, which is about 3/4 of a joint step's.
+    "reduction2": ["model.decoder_reduction=2"],
+    "reduction2_audio_quarter": ["model.decoder_reduction=2", "loss.audio_fraction=0.25"],
 }
 TARGETS = {10.0: 1.2, 30.0: 1.05}
 # The least share of a run's wall time spent in training steps.

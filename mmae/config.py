@@ -163,8 +163,17 @@ class ModelConfig:
     aligner_kernel_size: int = 3
     # Harmonics of a frame's position within its token (LengthRegulator).
     position_harmonics: int = 4
+    # Frames the decoder reads and writes per position (Tacotron's reduction
+    # factor): its blocks run at 1/r of the frame rate, so r=2 halves the
+    # decoder's arithmetic (about 3/4 of a joint step's) and doubles how far
+    # its convolutions see.
+    decoder_reduction: int = 1
 
     def __post_init__(self):
+        if self.decoder_reduction < 1:
+            raise ValueError(
+                f"model.decoder_reduction must be 1 or more, got {self.decoder_reduction}."
+            )
         if self.architecture not in ("mmae", "seed_baseline"):
             raise ValueError(
                 f"model.architecture must be 'mmae' or 'seed_baseline', got {self.architecture!r}."

@@ -226,13 +226,15 @@ class TestDecoder:
         self.latent = normal(BATCH, FRAMES, LATENT) * FRAME_MASK[..., None]
 
     @pytest.mark.parametrize("with_condition", [False, True], ids=["one_speaker", "condition"])
-    def test_layer(self, with_condition):
+    # Reduction 2 on 7 frames: the last position holds one real frame and one of padding.
+    @pytest.mark.parametrize("reduction", [1, 2], ids=["r1", "r2"])
+    def test_layer(self, with_condition, reduction):
         input_data = (self.latent, FRAME_MASK)
         if with_condition:  # a speaker vector, as the model's speaker embedding gives
             input_data += (normal(BATCH, HIDDEN, seed=2),)
         run_layer_test(
             Decoder,
-            self.init_kwargs,
+            {**self.init_kwargs, "reduction": reduction},
             input_data,
             call_kwargs=EVAL,
             expected_output_shape=(BATCH, FRAMES, MELS),

@@ -181,8 +181,10 @@ def test_frozen_audio_latent_is_only_a_target():
     assert all(g is None for g in gradients)
 
 
-def test_padding_does_not_change_an_example():
-    model = _model()
+# Reduction 2 groups frames in pairs: padding must not leak into a pair either.
+@pytest.mark.parametrize("decoder_reduction", [1, 2])
+def test_padding_does_not_change_an_example(decoder_reduction):
+    model = _model(decoder_reduction=decoder_reduction)
     batch = _batch(batch_size=2)
     single = {k: v[1:] for k, v in batch.items()}
     frames = int(single["num_frames"][0])
@@ -214,8 +216,9 @@ def test_synthesize_mel_and_speaking_rate():
     assert all(slow.numpy() >= num_frames.numpy())
 
 
-def test_synthesize_compiles_with_static_length():
-    model = _model()
+@pytest.mark.parametrize("decoder_reduction", [1, 2])
+def test_synthesize_compiles_with_static_length(decoder_reduction):
+    model = _model(decoder_reduction=decoder_reduction)
     batch = _batch()
     fn = tf.function(lambda t, n: model.synthesize_mel(t, n, max_frames=64), jit_compile=True)
     mel, _ = fn(batch["tokens"], batch["num_tokens"])
@@ -223,7 +226,7 @@ def test_synthesize_compiles_with_static_length():
 
 
 def test_keras_save_and_load_round_trip(tmp_path):
-    model = _model(num_speakers=3)
+    model = _model(num_speakers=3, decoder_reduction=2)
     model.build()
     batch = _batch()
     expected, _ = model.synthesize_mel(

@@ -90,6 +90,7 @@ class CrossModalAutoencoder(keras.Model):
         aligner_temperature=0.0005,
         aligner_kernel_size=3,
         position_harmonics=4,
+        decoder_reduction=1,
         loss=None,
         **kwargs,
     ):
@@ -118,6 +119,7 @@ class CrossModalAutoencoder(keras.Model):
         self.decoder_dilation_rates = list(decoder_dilation_rates)
         self.aligner_temperature = aligner_temperature
         self.position_harmonics = position_harmonics
+        self.decoder_reduction = decoder_reduction
         if loss is None:
             loss = LossConfig()
         self.loss = loss if isinstance(loss, LossConfig) else LossConfig(**loss)
@@ -149,6 +151,7 @@ class CrossModalAutoencoder(keras.Model):
             num_mels,
             num_layers=decoder_layers,
             dilation_rates=decoder_dilation_rates,
+            reduction=decoder_reduction,
             name="decoder",
             **blocks,
         )
@@ -426,6 +429,7 @@ class CrossModalAutoencoder(keras.Model):
             decoder_dilation_rates=self.decoder_dilation_rates,
             aligner_temperature=self.aligner_temperature,
             position_harmonics=self.position_harmonics,
+            decoder_reduction=self.decoder_reduction,
             loss=dataclasses.asdict(self.loss),
         )
         return config

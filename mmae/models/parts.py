@@ -122,6 +122,11 @@ class Decoder(keras.layers.Layer):
     and audio latents: that is what makes the model a cross-modal
     autoencoder. Dilated convolutions see about half a second of context, so
     it can shape the frames within a token from where the token's edges are.
+
+    With `reduction` r > 1 the decoder reads r frames' latents as one
+    position and writes r frames from it (Tacotron's reduction factor): its
+    blocks run at 1/r of the frame rate, for 1/r of the arithmetic, and see r
+    times as far. The frames are padded to a multiple of r and cut back.
     """
 
     def __init__(
@@ -132,9 +137,11 @@ class Decoder(keras.layers.Layer):
         kernel_size=5,
         dropout=0.1,
         dilation_rates=(1, 2, 4),
+        reduction=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.reduction = int(reduction)
         self.dilation_rates = tuple(dilation_rates)
         self.hidden_dim = hidden_dim
         self.num_mels = num_mels
@@ -152,15 +159,41 @@ class Decoder(keras.layers.Layer):
             )
             for i in range(num_layers)
         ]
-        self.to_mel = keras.layers.Dense(num_mels, dtype=self.dtype_policy)
+        self.to_mel = keras.layers.Dense(self.reduction * num_mels, dtype=self.dtype_policy)
 
     def call(self, latent, mask, condition=None, training=False):
+        frame_mask = mask
+        if self.reduction > 1:
+            latent, mask = self._group(latent), self._group_mask(mask)
         hidden = self.project(latent)
         if condition is not None:
             hidden = hidden + condition[:, None, :]
         for block in self.blocks:
             hidden = block(hidden, mask, training=training)
-        return self.to_mel(hidden) * tf.cast(mask, hidden.dtype)[..., None]
+        mel = self.to_mel(hidden)
+        if self.reduction > 1:
+            frames = tf.shape(frame_mask)[1]
+            mel = tf.reshape(mel, [tf.shape(mel)[0], -1, self.num_mels])[:, :frames]
+        return mel * tf.cast(frame_mask, mel.dtype)[..., None]
+
+    def _pad_frames(self, tensor):
+        """Pads axis 1 with zeros to a multiple of the reduction factor."""
+        frames = tf.shape(tensor)[1]
+        extra = (-frames) % self.reduction
+        paddings = [[0, 0], [0, extra]] + [[0, 0]] * (len(tensor.shape) - 2)
+        return tf.pad(tensor, paddings)
+
+    def _group(self, latent):
+        """[B, F, D] -> [B, ceil(F / r), r * D]."""
+        grouped = self._pad_frames(latent)
+        return tf.reshape(grouped, [tf.shape(grouped)[0], -1, self.reduction * latent.shape[-1]])
+
+    def _group_mask(self, mask):
+        """[B, F] -> [B, ceil(F / r)]: a position is real when any of its frames is."""
+        grouped = self._pad_frames(mask)
+        return tf.reduce_max(
+            tf.reshape(grouped, [tf.shape(grouped)[0], -1, self.reduction]), axis=-1
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -171,6 +204,7 @@ class Decoder(keras.layers.Layer):
             kernel_size=self.kernel_size,
             dropout=self.dropout,
             dilation_rates=list(self.dilation_rates),
+            reduction=self.reduction,
         )
         return config
 
