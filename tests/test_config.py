@@ -68,6 +68,7 @@ def test_symbol_set_override_rederives_symbols():
         ("train.learning_rate=fast", "train.learning_rate must be a number, got 'fast'"),
         ("audio.mel_scale=bark", "audio.mel_scale must be 'slaney' or 'htk'"),
         ("text.symbol_set=klingon-v1", "Unknown symbol set 'klingon-v1'"),
+        ("model.decoder_reduction=0", "model.decoder_reduction must be 1 or more, got 0"),
     ],
 )
 def test_bad_overrides_say_what_is_wrong(override, message):
