@@ -78,7 +78,10 @@ class ConvBlock(keras.layers.Layer):
         self.norm.build(tuple(input_shape[:-1]) + (self.hidden_dim,))
 
     def call(self, inputs, mask, training=False):
-        mask = tf.cast(mask, inputs.dtype)[..., None]
+        # expand_dims, not [..., None]: TFLite's builtin ops have no
+        # StridedSlice with a new axis, which a mask of unknown shape (the
+        # decoder's grouped one) would otherwise need.
+        mask = tf.expand_dims(tf.cast(mask, inputs.dtype), -1)
         outputs = self.conv(inputs * mask)
         outputs = self.drop(self.norm(tf.nn.relu(outputs)), training=training)
         return (inputs + outputs) * mask

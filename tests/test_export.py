@@ -265,7 +265,11 @@ def test_keras_file_round_trip(tiny_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def phoneme_export(tmp_path_factory):
-    """A tiny run trained 2 steps on phonemes, exported: (run_dir, export_dir, summary)."""
+    """A tiny run trained 2 steps on phonemes, exported: (run_dir, export_dir, summary).
+
+    Its decoder and joint step are the flite16k preset's: two frames a
+    decoder position, a quarter of each batch autoencoded.
+    """
     pytest.importorskip("phonemizer")
     from mmae.config import Config
     from mmae.datasets.prepare import prepare
@@ -279,6 +283,8 @@ def phoneme_export(tmp_path_factory):
         overrides=[
             "text.tokenizer=phonemes",
             "text.symbol_set=phonemes-v1",
+            "model.decoder_reduction=2",
+            "loss.audio_fraction=0.25",
             "data.clips_per_shard=6",
             "train.steps=2",
             "train.eval_every=1000",
@@ -325,6 +331,15 @@ def test_phoneme_export_speaks_like_the_synthesizer(phoneme_export):
     assert sum(equal) / len(texts) >= 0.95, [
         t for t, ok in zip(texts, equal, strict=True) if not ok
     ][:5]
+
+
+def test_a_reduced_decoder_exports_to_tflite_with_builtin_ops(phoneme_export, tmp_path):
+    from mmae.export import export_tflite
+
+    run_dir, _, summary = phoneme_export
+    assert summary["config"]["model"]["decoder_reduction"] == 2
+    result = export_tflite(run_dir, str(tmp_path / "reduced.tflite"))
+    assert result["ops"] == "builtin", result["error"]
 
 
 def test_the_pretrained_model_exports_to_tflite(tmp_path):
