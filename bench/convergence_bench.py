@@ -37,13 +37,13 @@ VOICES = {
     "slt": os.path.join(REPO, "prepared", "slt1600"),
     "rms": os.path.join(REPO, "prepared", "rms1600"),
 }
-# The flite16k preset's decoder and joint step before 2026-12-01, when it
-# took reduction 2 and autoencoding a quarter of each batch.
+# The flite16k preset's decoder and joint step until the evening of
+# 2026-11-30, when it took reduction 2 and autoencoding a quarter of each batch.
 FULL_DECODER = ["model.decoder_reduction=1", "loss.audio_fraction=1.0"]
 # The flite16k preset before this study changed it (2026-11-30).
 OLD_PRESET = ["train.batch_size=16", "train.learning_rate=2e-3", *FULL_DECODER]
-# The preset from 2026-11-30 to 2026-12-01 (batch 8 at 1.4e-3): the "preset"
-# rows of the results written before 2026-12-01.
+# The preset of 2026-11-30 before that (batch 8 at 1.4e-3): the "preset"
+# rows of the results written before convergence_same_run_30.json.
 BATCH8_PRESET = FULL_DECODER
 # name -> overrides of the flite16k preset. Each variant spells out the
 # preset of its time, so its name keeps meaning what was measured.
@@ -80,7 +80,7 @@ VARIANTS = {
     # The decoder at half the frame rate (two frames a position): half its
     # arithmetic, which is about 3/4 of a joint step's.
     "reduction2": [*BATCH8_PRESET, "model.decoder_reduction=2"],
-    # Both: the preset since 2026-12-01.
+    # Both: the preset since convergence_same_run_30.json (2026-11-30).
     "reduction2_audio_quarter": ["model.decoder_reduction=2", "loss.audio_fraction=0.25"],
 }
 TARGETS = {10.0: 1.2, 30.0: 1.05}
