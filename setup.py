@@ -46,6 +46,9 @@ setup(
         "serve": ["starlette>=0.40", "uvicorn>=0.30", "prometheus-client>=0.20"],
         "dev": [
             "pytest>=8",
+            # The suite runs on every core (scripts/test.sh): most of its time
+            # is tracing, which is single-threaded.
+            "pytest-xdist>=3.5",
             "ruff>=0.6",
             "nbmake>=1.5",
             "ipykernel>=6",
