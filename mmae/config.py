@@ -319,6 +319,10 @@ class TrainConfig:
     # Observability and safety.
     log_every: int = 50
     eval_every: int = 500
+    # Steps between the TensorBoard examples of one validation clip (its
+    # spectrograms, and audio through a vocoder), and at each call's last
+    # step. They cost about as much as a validation pass (bench/README.md).
+    display_every: int = 500
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     # Consecutive non-finite steps that stop training.

@@ -428,18 +428,29 @@ def test_time_budget_stops_with_validation_and_checkpoint(data_dir, tmp_path):
 
 def test_each_call_accounts_for_its_wall_time_by_phase(data_dir, tmp_path):
     run_dir = str(tmp_path / "run")
-    config = fast_config("train.steps=6", "train.eval_every=3", "train.checkpoint_every=3")
+    config = fast_config(
+        "train.steps=8", "train.eval_every=2", "train.display_every=5", "train.checkpoint_every=4"
+    )
     summary = train(config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False)
     timing = summary["timing"]
     seconds = timing["phase_seconds"]
-    for phase in ("setup", "input", "tracing", "step", "logging", "validation", "checkpoints"):
+    phases = ("setup", "input", "tracing", "step", "logging", "validation", "display")
+    for phase in phases + ("checkpoints",):
         assert seconds[phase] > 0, phase
+    # Validation every 2 steps; the TensorBoard examples every 5 and at the end.
+    assert [r["step"] for r in read_metrics(run_dir, "validation")] == [2, 4, 6, 8]
+    if importlib.util.find_spec("tensorboard") is not None:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(os.path.join(run_dir, "tensorboard", "validation")).Reload()
+        assert [e.step for e in events.Tensors("display/mel_predicted")] == [5, 8]
+        assert [e.step for e in events.Tensors("loss")] == [2, 4, 6, 8]
     # The phases (with "other", the rest) add up to the call's wall time.
     assert sum(seconds.values()) == pytest.approx(timing["wall_seconds"], rel=1e-3, abs=1e-2)
     assert sum(timing["phase_shares"].values()) == pytest.approx(1, abs=1e-2)
     assert timing["step_share"] == timing["phase_shares"]["step"]
     (record,) = read_metrics(run_dir, "timing")
-    assert record["step"] == 6 and record["phase_seconds"] == seconds
+    assert record["step"] == 8 and record["phase_seconds"] == seconds
 
 
 def test_profile_steps_trace_between_two_steps(data_dir, tmp_path):

@@ -2,7 +2,7 @@
 
 The stage loop (`mmae.training.trainer`) runs a step, then hands a
 `StepEvent` to each policy in order: the non-finite guard, logging,
-validation, checkpoints, snapshots. A policy acts when its event is due;
+validation, TensorBoard examples, checkpoints, snapshots. A policy acts when its event is due;
 `Clock` and `StopSignals` tell the loop when to stop.
 """
 
@@ -185,14 +185,9 @@ class Logging:
 class Validation:
     """Every `eval_every` steps, at the call's last step and when time runs out: validation losses."""
 
-    def __init__(self, every, batches, eval_step, metrics, tensorboard, clock, display):
+    def __init__(self, every, batches, eval_step, metrics, tensorboard, clock):
         self.every, self.batches, self.eval_step = every, batches, eval_step
-        self.metrics, self.tensorboard, self.clock, self.display = (
-            metrics,
-            tensorboard,
-            clock,
-            display,
-        )
+        self.metrics, self.tensorboard, self.clock = metrics, tensorboard, clock
         self.last = None
 
     def after_step(self, event):
@@ -216,7 +211,24 @@ class Validation:
         self.last = losses
         self.metrics.write(record("validation", event.stage, event.step, self.clock, **losses))
         self.tensorboard.scalars("validation", event.step, losses)
-        self.display(event.step)
+
+
+class Display:
+    """Every `every` steps and at the call's last step: one clip's examples to TensorBoard.
+
+    `display(step)` writes the model's views of the clip (spectrogram images,
+    and audio of each mel through a vocoder). That costs about as much as a
+    validation pass, so it has its own, sparser cadence.
+    """
+
+    def __init__(self, every, display):
+        self.every, self.display = every, display
+
+    def after_step(self, event):
+        if event.stop not in (None, "time_budget"):
+            return
+        if due(event.step, self.every) or event.step == event.last_step or event.out_of_time:
+            self.display(event.step)
 
 
 class Checkpointing:

@@ -386,9 +386,8 @@ class Trainer:
                 self.metrics,
                 self.tensorboard,
                 self.clock,
-                self._display,
             )
-            hooks.append(self.validator)
+            hooks += [self.validator, policies.Display(train.display_every, self._display)]
         hooks += [policies.Checkpointing(train.checkpoint_every, self.checkpoints), self.snapshots]
         if self.profiler is not None:
             hooks.append(self.profiler)
@@ -396,6 +395,7 @@ class Trainer:
             policies.NonFiniteGuard: "guard",
             policies.Logging: "logging",
             policies.Validation: "validation",
+            policies.Display: "display",
             policies.Checkpointing: "checkpoints",
             policies.Snapshots: "snapshots",
             policies.Profiling: "profiling",
