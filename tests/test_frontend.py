@@ -79,7 +79,8 @@ def test_only_acronyms_are_spelled():
 
 
 def test_context_from_the_words_around_reads_as_espeak_ng():
-    """The verb after "to", "we", "did not"; "had read"; no linking before a pause; Roman numerals."""
+    """The verb after "to", "we", "did not"; "had read"; no linking before a pause; Roman
+    numerals; the stress of a phrase's last function word before unstressed ones."""
     pytest.importorskip("phonemizer")
     from mmae.text import PhonemeTokenizer
 
@@ -90,5 +91,8 @@ def test_context_from_the_words_around_reads_as_espeak_ng():
         encoded = reference.encode_batch([case["text"] for case in cases])
     assert [case["phonemes"] for case in cases] == [reference.decode(ids) for ids in encoded]
     spoken = " ".join(case["phonemes"] for case in cases)
-    for form in ("tə jˈuːz", "ðə jˈuːs", "ɪt jˈuːzᵻz", "hæv ɹˈɛd", "nˌɑːt jˈuːz", "ɹˌoʊmən sˈɪks"):
+    forms = ("tə jˈuːz", "ðə jˈuːs", "ɪt jˈuːzᵻz", "hæv ɹˈɛd", "nˌɑːt jˈuːz", "ɹˌoʊmən sˈɪks")
+    # Phrase stress: "before me" at a phrase's end, not before "the king".
+    forms += ("bᵻfˈoːɹ mˌiː", "bᵻfˌoːɹ ðə", "bɪkˈʌm ʌv hˌɪm")
+    for form in forms:
         assert form in spoken

@@ -357,9 +357,46 @@ class GraphFrontend(tf.Module):
         taken = merged & ((index - tf.gather(run_start, group)) % 2 == 0)
         covered = tf.concat([[False], taken[:-1]], axis=0)[:count] & (position > 0)
         forms = tf.where(taken, pair_form, tf.where(covered, "", single))
+        last = tf.gather(words.row_limits() - 1, words.value_rowids())
+        forms = self._phrase_stress(flat, forms, has_next, after_word, last, taken | covered)
         forms = words.with_flat_values(forms)
         forms = tf.ragged.boolean_mask(forms, forms != "")
         return tf.strings.reduce_join(forms, axis=1, separator=" ")
+
+    def _phrase_stress(self, words, forms, has_next, after, last, paired):
+        """Stresses the last word of a phrase that espeak-ng stresses before an unstressed tail.
+
+        "go before them" is "bᵻfˈoːɹ ðˌɛm", "go before the cat" is
+        "bᵻfˌoːɹ ðə kˈæt": a word with "|qc" and "|qv" forms (its form before
+        an unstressed word that starts with a consonant or a vowel) takes
+        them when every word after it to the end of the phrase is quiet
+        ("|quiet": "end" for the phrase's last word, "mid" for the others).
+        Then it is stressed, so only the last such word of a phrase is.
+        Words of a joined pair keep their pair's form.
+
+        Args:
+            words, forms, has_next, after: the flat words of the phrases,
+                their forms so far, whether another word follows in the
+                phrase and what follows ("v": a vowel).
+            last: the flat index of each word's phrase's last word.
+            paired: the words read as part of a pair.
+        """
+        quiet = self._lexicon.lookup(words + "|quiet")
+        quiet = tf.where(
+            has_next,
+            tf.strings.regex_full_match(quiet, "(.* )?mid( .*)?"),
+            tf.strings.regex_full_match(quiet, "(.* )?end( .*)?"),
+        )
+
+        def count_after(flags):  # in each word's phrase, after it
+            total = tf.cumsum(tf.cast(flags, tf.int64))
+            return tf.gather(total, last) - total
+
+        stressed = self._lexicon.lookup(words + "|q" + tf.where(after == "v", "v", "c"))
+        takes = (stressed != "") & has_next & tf.logical_not(paired)
+        takes &= count_after(tf.logical_not(quiet)) == 0
+        takes &= count_after(takes) == 0
+        return tf.where(takes, stressed, forms)
 
     def _in_mode(self, words, position):
         """Words [W] alone, or in the mode the word before sets ("to use": the verb)."""

@@ -54,6 +54,11 @@ class PhonemeLexicon:
       the function words and where it differs);
     - "word word|" + one of "", "c", "v", "m", "mc", "mv": a pair that
       espeak-ng reads as one word in that context ("of the" -> "ʌvðə").
+    - "word|qc", "word|qv": a word's stressed form when only unstressed
+      words follow it to the end of the phrase, the next one starting with
+      a consonant or a vowel ("before them": "bᵻfˈoːɹ"); "word|quiet":
+      "end", "mid" or both, where a word stays unstressed at the end of a
+      phrase or inside such an unstressed tail.
 
     `letters` holds the letter names for spelling unknown words.
 
@@ -275,6 +280,37 @@ class PhonemeLexicon:
             entries[f"{word}|modes"] = " ".join(modes)
         for word, modes in through_words.items():
             entries[f"{word}|through"] = " ".join(modes)
+        # A phrase's stress: espeak-ng stresses some function words when
+        # only unstressed words follow them to the end of the phrase ("go
+        # before them": "bᵻfˈoːɹ ðˌɛm"; "go before the cat": "bᵻfˌoːɹ").
+        # Such a word keeps its form before an unstressed word that starts
+        # with a consonant or a vowel ("|qc", "|qv"); a word that stays
+        # unstressed at the end of a phrase ("them") or inside a tail of
+        # unstressed words ("be" in "shall be in you") is marked "|quiet".
+        unstressed = [("c", " him"), ("v", " it")]
+        plain = forms(candidates, before="cat ", after=" cat")
+        stressed = {}
+        for key, after in unstressed:
+            found = forms(candidates, before="cat ", after=after)
+            for word, was, form in zip(candidates, plain, found, strict=True):
+                if was and form and "ˈ" not in was and "ˈ" in form:
+                    entries[f"{word}|q{key}"] = form
+                    stressed[word] = form
+        for probe in ("among", "before"):
+            if probe not in stressed:
+                raise RuntimeError(f"espeak-ng no longer stresses {probe!r} before 'him'.")
+        quiet = {}
+        for where, after in (("end", ""), ("mid", " him")):
+            found = [
+                readings([f"cat {probe} {w}{after}" for w in candidates])
+                for probe in ("among", "before")
+            ]
+            for word, *parts in zip(candidates, *found, strict=True):
+                size = 3 + bool(after)
+                if all(len(p) == size and "ˈ" in p[1] for p in parts):
+                    quiet.setdefault(word, []).append(where)
+        for word, where in quiet.items():
+            entries[f"{word}|quiet"] = " ".join(where)
         # Roman numerals, which espeak-ng reads as "Roman six" ("vi", "iii"),
         # where no word of the vocabulary has that spelling.
         numerals = [n for n in _roman_numerals(2, 400) if n not in entries]
@@ -291,6 +327,8 @@ class PhonemeLexicon:
             "pause_words": len(pause_words),
             "mode_words": len(mode_words),
             "words_modes_pass": len(through_words),
+            "phrase_end_stressed_words": len(stressed),
+            "quiet_words": len(quiet),
             "entries": len(entries),
             "phonemized_lines": lines,
             "seconds": round(time.perf_counter() - start, 1),

@@ -25,9 +25,12 @@ Versions:
        "and", "or", "which", ... inside a phrase (no linking "ɹ" or flap
        before it), Roman numerals ("vi": "Roman six") and the -est/-eth
        forms of older English in the lexicon.
+    4: espeak-ng's phrase stress: a word such as "before", "among", "on",
+       "shall" or "become" is stressed when only unstressed words follow it
+       to the end of the phrase ("go before them": "bᵻfˈoːɹ ðˌɛm").
 """
 
-FRONTEND_VERSION = 3
+FRONTEND_VERSION = 4
 
 # Typographic characters that NFKD leaves alone, mapped to what a plain
 # ASCII writer would have typed. Dashes are handled separately because
