@@ -298,7 +298,7 @@ def read_metrics(run_dir, split=None):
     `steps_per_second`, `frames_per_second` and `nonfinite_steps`. Each
     training call ends with a "timing" record: its wall time and where it
     went (`phase_seconds`, `phase_shares`: setup, input, tracing, step,
-    guard, logging, validation, checkpoints, snapshots, other).
+    guard, logging, validation, display, checkpoints, snapshots, other).
     """
     records = read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
     return [r for r in records if split is None or r.get("split") == split]

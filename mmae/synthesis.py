@@ -157,10 +157,10 @@ class Synthesizer:
 
     @classmethod
     def from_run(cls, run_dir, checkpoint=None, **kwargs):
-        """Loads the latest (or the given) checkpoint of a training run."""
-        from mmae.runs import load_run
+        """Loads the latest (or the given) checkpoint of a training run, or a packed model."""
+        from mmae.runs import load
 
-        config, model = load_run(run_dir, checkpoint)
+        config, model = load(run_dir, checkpoint)
         if not hasattr(model, "synthesize_mel"):
             raise ValueError(
                 f"{run_dir} holds a {type(model).__name__}, which cannot synthesize from text."

@@ -220,6 +220,11 @@ def test_pack_and_load_a_pretrained_model_gives_the_same_speech(tiny_run, tmp_pa
     # Durations are rounded to whole frames, so a rounding step may move one.
     frames = len(original.synthesize_mel("Hello there."))
     assert abs(len(loaded.synthesize_mel("Hello there.")) - frames) <= 2
+    # A pack is a run wherever a run is asked for (`mmae evaluate --run PACK`).
+    as_run = mmae.Synthesizer.from_run(out)
+    np.testing.assert_array_equal(
+        as_run.synthesize_mel("Hello there."), loaded.synthesize_mel("Hello there.")
+    )
     with pytest.raises(FileNotFoundError, match="No pretrained model 'nope'"):
         pretrained.path_of("nope")
 

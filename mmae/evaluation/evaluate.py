@@ -111,7 +111,7 @@ def evaluate(
     """Synthesizes the validation sentences of `data_dir` with `run_dir` and scores them.
 
     Args:
-        run_dir: a training run (its latest checkpoint is used).
+        run_dir: a training run (its latest checkpoint is used), or a packed model.
         data_dir: the prepared data with `validation-*.tfrecord` shards; its
             `dataset.json` names the corpus the recordings come from.
         out_dir: where the report, plot and audio are written.
