@@ -106,13 +106,13 @@ def test_incompatible_features_are_listed():
 def test_text_frontend_versions():
     # A preset has no symbols: it is this version. A stored config with
     # symbols but no version was written by version 1.
-    assert Config.load("flite16k").text.frontend == FRONTEND_VERSION == 3
+    assert Config.load("flite16k").text.frontend == FRONTEND_VERSION == 4
     stored = Config().to_dict()
-    assert stored["text"]["frontend"] == 3
+    assert stored["text"]["frontend"] == 4
     del stored["text"]["frontend"]
     old = Config.from_dict(stored)
     assert old.text.frontend == 1
-    with pytest.raises(IncompatibleConfigError, match="versions \\[1, 3\\]"):
+    with pytest.raises(IncompatibleConfigError, match="versions \\[1, 4\\]"):
         check_compatible(Config(), old)
     # Only the audio matters to a vocoder; other differences get the usual advice.
     check_compatible(Config(), old, sections=("audio",))
@@ -120,7 +120,7 @@ def test_text_frontend_versions():
     with pytest.raises(IncompatibleConfigError) as error:
         check_compatible(old, other)
     assert "Prepare the data again with this config" in str(error.value)
-    assert with_current_frontend(old).text.frontend == 3
+    assert with_current_frontend(old).text.frontend == FRONTEND_VERSION
     with pytest.raises(IncompatibleConfigError, match="version 1.*mmae prepare"):
         check_frontend(old, "prepared/old")
     assert "version 1" in frontend_mismatch(old.text) and frontend_mismatch(Config().text) is None

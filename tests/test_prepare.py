@@ -232,7 +232,7 @@ def test_data_of_another_text_frontend_version_is_refused(tiny_corpus, tiny_conf
     del stored["text"]["frontend"]
     yaml.safe_dump(stored, open(config_path, "w"))
     assert Config.load(config_path).text.frontend == 1
-    message = r"text.frontend: expected 3, .* has 1(.|\n)*versions \[1, 3\](.|\n)*mmae prepare"
+    message = r"text.frontend: expected 4, .* has 1(.|\n)*versions \[1, 4\](.|\n)*mmae prepare"
     with pytest.raises(IncompatibleConfigError, match=message):
         make_dataset(out, tiny_config, "train")
     with pytest.raises(IncompatibleConfigError, match="text.frontend(.|\n)*--overwrite"):
