@@ -50,6 +50,17 @@ def due(step, every):
     return every > 0 and step % every == 0
 
 
+def due_or_last(event, every):
+    """Due every `every` steps, at the call's last step and when time runs out.
+
+    Never when a signal asks to stop now: that stop saves a checkpoint and
+    goes, without a validation pass.
+    """
+    if event.stop not in (None, "time_budget"):
+        return False
+    return due(event.step, every) or event.step == event.last_step or event.out_of_time
+
+
 class Clock:
     """Training time in wall and CPU seconds, summed over resumes, against optional budgets.
 
@@ -191,9 +202,7 @@ class Validation:
         self.last = None
 
     def after_step(self, event):
-        if event.stop not in (None, "time_budget"):
-            return  # A signal asks to stop now, not after a validation pass.
-        if due(event.step, self.every) or event.step == event.last_step or event.out_of_time:
+        if due_or_last(event, self.every):
             self.run(event)
 
     def run(self, event):
@@ -225,9 +234,7 @@ class Display:
         self.every, self.display = every, display
 
     def after_step(self, event):
-        if event.stop not in (None, "time_budget"):
-            return
-        if due(event.step, self.every) or event.step == event.last_step or event.out_of_time:
+        if due_or_last(event, self.every):
             self.display(event.step)
 
 
