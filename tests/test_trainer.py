@@ -348,10 +348,16 @@ def test_tpu_auto_falls_back_to_the_default_strategy_without_a_tpu(monkeypatch, 
         distribute.select_strategy("tpu")
     monkeypatch.setenv("COLAB_TPU_ADDR", "10.0.0.2:8470")
     assert distribute.find_tpu() == "grpc://10.0.0.2:8470"
-    # A TPU that is named but does not start falls back too, with the reason.
+    # A TPU that is named but does not answer falls back too, with the reason,
+    # and leaves this process able to run TensorFlow work.
+    (port,) = _free_ports(1)
+    monkeypatch.setenv("COLAB_TPU_ADDR", f"127.0.0.1:{port}")
     caplog.clear()
     assert distribute.select_strategy(tpu="auto") is tf.distribute.get_strategy()
-    assert "did not start" in caplog.text
+    assert "did not start" in caplog.text and "not reachable" in caplog.text
+    assert list(tf.data.Dataset.range(3).map(lambda x: x + 1).as_numpy_iterator()) == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="not reachable"):
+        distribute.select_strategy("tpu", tpu=f"grpc://127.0.0.1:{port}")
     monkeypatch.setattr(distribute.glob, "glob", lambda pattern: ["/dev/accel0"])
     monkeypatch.delenv("COLAB_TPU_ADDR")
     assert distribute.find_tpu() == "local"

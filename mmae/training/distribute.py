@@ -21,6 +21,7 @@ import glob
 import json
 import logging
 import os
+import socket
 
 import tensorflow as tf
 
@@ -90,6 +91,10 @@ def _tpu_strategy(tpu):
         return tf.distribute.get_strategy()
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=target)
+        # Connecting points this process's eager context at the TPU host for
+        # good: when the host does not answer, later work here (tf.data
+        # included) fails. So it is probed first.
+        _check_reachable(resolver.master())
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as error:
@@ -98,6 +103,18 @@ def _tpu_strategy(tpu):
         logger.warning("The TPU %r did not start (%s): using the default strategy.", target, error)
         return tf.distribute.get_strategy()
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _check_reachable(master, timeout_s=5.0):
+    """Raises RuntimeError when a remote TPU host (grpc://HOST:PORT) does not accept a connection."""
+    address = master[len("grpc://") :] if master.startswith("grpc://") else ""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # a TPU VM's own chips ("local"), or an address the resolver checks itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise RuntimeError(f"{master} is not reachable ({error})") from error
 
 
 def tf_config_workers():
