@@ -304,10 +304,6 @@ class TrainConfig:
     mask_ratio: float = 0.3
     learning_rate: float = 1e-3
     warmup_steps: int = 500
-    # With a time budget (`mmae train --minutes` or `--cpu-minutes`), end the
-    # learning rate's cosine decay when the budget runs out, or at `steps` if
-    # that comes first. Without one, the decay spans `steps` either way.
-    decay_to_budget: bool = False
     weight_decay: float = 1e-6
     # Adam's moment decay rates (GAN vocoders train with a shorter memory, 0.8).
     beta_1: float = 0.9

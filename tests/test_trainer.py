@@ -276,48 +276,6 @@ def test_warmup_cosine_schedule_and_its_config():
     assert restored.get_config() == schedule.get_config()
 
 
-def test_cosine_decay_goes_as_far_as_the_budget_used():
-    budget = tf.Variable(0.0)
-    schedule = WarmupCosineDecay(1e-3, 10, 1010, final_fraction=0.1, budget_progress=budget)
-    np.testing.assert_allclose(float(schedule(109)), 1e-4 + 9e-4 * (1 + np.cos(0.1 * np.pi)) / 2)
-    budget.assign(0.5)  # ahead of the steps: the budget decides
-    np.testing.assert_allclose(float(schedule(109)), 5.5e-4, rtol=1e-6)
-    np.testing.assert_allclose(float(schedule(1009)), 1e-4, rtol=1e-5)  # the steps are further
-    budget.assign(3.0)
-    np.testing.assert_allclose(float(schedule(109)), 1e-4, rtol=1e-5)
-    assert "budget_progress" not in schedule.get_config()
-
-
-def test_budget_progress_follows_the_tighter_budget():
-    from mmae.training.policies import BudgetProgress, Clock
-
-    clock = Clock(time_budget_s=100.0, cpu_budget_s=50.0)
-    clock.train_seconds, clock.cpu_seconds = 20.0, 20.0
-    policy = BudgetProgress(tf.Variable(0.0), clock)
-    assert float(policy.variable) == pytest.approx(0.4)
-    clock.train_seconds = 90.0
-    policy.after_step(None)
-    assert float(policy.variable) == pytest.approx(0.9)
-    assert Clock().budget_fraction() == 0.0
-
-
-@pytest.mark.parametrize("decay_to_budget", [False, True])
-def test_decay_to_budget_ends_the_decay_with_the_budget(data_dir, tmp_path, decay_to_budget):
-    config = fast_config(
-        "train.steps=1000", "train.warmup_steps=1", f"train.decay_to_budget={decay_to_budget}"
-    )
-    run_dir = str(tmp_path / "run")
-    summary = train(
-        config, data_dir, run_dir, model_fn=toy_model_fn(), progress=False, time_budget_s=1e-9
-    )
-    assert summary["stopped"] == "time_budget"
-    # The one step spent the whole budget: the rate after it is at the end of
-    # the decay only when the decay follows the budget.
-    (record,) = read_metrics(run_dir, "train")
-    expected = 0.001 if decay_to_budget else 0.01
-    assert record["learning_rate"] == pytest.approx(expected, rel=1e-3)
-
-
 def test_strategy_and_precision_choices(monkeypatch):
     from mmae.training import distribute
 

@@ -17,10 +17,6 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         decay_steps: total steps; the rate is `final_fraction * learning_rate`
             from here on.
         final_fraction: the end of the cosine, as a fraction of the peak.
-        budget_progress: optional scalar variable, the fraction of a time
-            budget used so far (0 to 1). The decay then goes as far as the
-            steps or the budget, whichever is further along; whoever owns the
-            budget keeps it current (`mmae.training.policies.BudgetProgress`).
 
     Example:
 
@@ -29,14 +25,11 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     (0.001, 0.0001)
     """
 
-    def __init__(
-        self, learning_rate, warmup_steps, decay_steps, final_fraction=0.1, budget_progress=None
-    ):
+    def __init__(self, learning_rate, warmup_steps, decay_steps, final_fraction=0.1):
         self.learning_rate = learning_rate
         self.warmup_steps = warmup_steps
         self.decay_steps = decay_steps
         self.final_fraction = final_fraction
-        self.budget_progress = budget_progress
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
@@ -48,15 +41,11 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             0.0,
             1.0,
         )
-        if self.budget_progress is not None:
-            budget = keras.ops.cast(self.budget_progress, "float32")
-            progress = keras.ops.maximum(progress, keras.ops.clip(budget, 0.0, 1.0))
         cosine = 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
         decayed = self.learning_rate * (self.final_fraction + (1 - self.final_fraction) * cosine)
         return keras.ops.where(step + 1.0 < self.warmup_steps, warmup, decayed)
 
     def get_config(self):
-        # The budget's progress is the run's state, not configuration.
         return {
             "learning_rate": self.learning_rate,
             "warmup_steps": self.warmup_steps,
@@ -77,21 +66,15 @@ class SummedAdamW(keras.optimizers.AdamW):
         return list(grads_and_vars)
 
 
-def make_optimizer(train_config, num_steps, replicas, loss_scaling, budget_progress=None):
+def make_optimizer(train_config, num_steps, replicas, loss_scaling):
     """AdamW with a warm-up and a cosine decay over `num_steps`; returns (optimizer, schedule).
-
-    With `budget_progress` (see `WarmupCosineDecay`), the decay ends at the
-    budget's end if that comes before `num_steps`.
 
     The peak learning rate is `learning_rate x replicas`: linear scaling with
     the global batch (Goyal et al. 2017), so a config tuned on one device
     keeps its per-clip step size on many. Create it in the strategy's scope.
     """
     schedule = WarmupCosineDecay(
-        train_config.learning_rate * replicas,
-        train_config.warmup_steps,
-        num_steps,
-        budget_progress=budget_progress,
+        train_config.learning_rate * replicas, train_config.warmup_steps, num_steps
     )
     if "_all_reduce_sum_gradients" not in dir(keras.optimizers.AdamW):
         raise RuntimeError("This Keras version sums gradients differently; see SummedAdamW.")

@@ -97,38 +97,10 @@ class Clock:
         self.cpu_seconds += time.process_time() - cpu_started
         return result, seconds
 
-    def budget_fraction(self):
-        """The share of the budget used (of the tighter one when there are two); 0 without one."""
-        fractions = [0.0]
-        if self.time_budget_s:
-            fractions.append(self.train_seconds / self.time_budget_s)
-        if self.cpu_budget_s:
-            fractions.append(self.cpu_seconds / self.cpu_budget_s)
-        return min(1.0, max(fractions))
-
     def out_of_time(self):
         wall = self.time_budget_s is not None and self.train_seconds >= self.time_budget_s
         cpu = self.cpu_budget_s is not None and self.cpu_seconds >= self.cpu_budget_s
         return wall or cpu
-
-
-class BudgetProgress:
-    """Keeps a variable at the share of the time budget used, for the learning-rate schedule.
-
-    Set before a stage's first step (a resumed run starts where its budget
-    stands) and after every step, so step n+1 learns at the rate for the
-    budget used by step n.
-    """
-
-    def __init__(self, variable, clock):
-        self.variable, self.clock = variable, clock
-        self.update()
-
-    def update(self):
-        self.variable.assign(self.clock.budget_fraction())
-
-    def after_step(self, event):
-        self.update()
 
 
 class StopSignals:

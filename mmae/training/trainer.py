@@ -299,14 +299,9 @@ class Trainer:
         train = self.config.train
         optimizers, schedules = {}, {}
         with self.strategy.scope():
-            budget = self._budget_progress()
             for update in stage.updates:
                 optimizer, schedule = make_optimizer(
-                    train,
-                    stage.num_steps,
-                    self.replicas,
-                    self.policy == "mixed_float16",
-                    budget_progress=budget and budget.variable,
+                    train, stage.num_steps, self.replicas, self.policy == "mixed_float16"
                 )
                 optimizer.build(trainable_variables(self.model, update))
                 optimizers[update.key], schedules[update.key] = optimizer, schedule
@@ -330,8 +325,6 @@ class Trainer:
             self.traces,
         )
         hooks = self._policies(stage, optimizers, schedules, bar)
-        if budget is not None:
-            hooks.insert(0, (budget, "schedule"))
         end = min(stage.end_step, last_step)
         phases = self.clock.phases
         while step < end:
@@ -358,16 +351,6 @@ class Trainer:
             if event.stop:
                 return step, event.stop
         return step, None
-
-    def _budget_progress(self):
-        """The policy that keeps the schedule on the time budget (`train.decay_to_budget`), or None."""
-        if not self.config.train.decay_to_budget:
-            return None
-        if not (self.clock.time_budget_s or self.clock.cpu_budget_s):
-            logger.info("train.decay_to_budget: no time budget, so the decay spans train.steps.")
-            return None
-        variable = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="budget_progress")
-        return policies.BudgetProgress(variable, self.clock)
 
     def _step(self, step_fn, step):
         with self.clock.phase("input"):
