@@ -41,6 +41,9 @@ from mmae import runs
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 DEFAULT = "flite_slt"
+# A pack's weights go in files of at most this size, which keeps each one
+# small enough for a git repository's usual limits.
+SHARD_BYTES = 4 * 2**20
 # What packing keeps of dataset.json: the per-clip lengths are large.
 _INFO_KEYS = ("speakers", "mel_mean", "mel_std", "config")
 
@@ -124,7 +127,10 @@ def save_vocoder(config, vocoder, out_dir, dtype="float16"):
     config.save(os.path.join(out_dir, "config.yaml"))
     holder = types.SimpleNamespace(**{runs.VOCODER_PART: vocoder})
     prefix = os.path.join(out_dir, runs.PRETRAINED_WEIGHTS)
-    save_weights(holder, prefix, parts=[runs.VOCODER_PART], dtype=dtype)
+    _remove_weights(out_dir)
+    save_weights(
+        holder, prefix, parts=[runs.VOCODER_PART], dtype=dtype, max_shard_bytes=SHARD_BYTES
+    )
     return _weights_size(out_dir)
 
 
@@ -148,7 +154,13 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
     loaded = runs.restore_weights(g2p, checkpoint or g2p_run)
     os.makedirs(out_dir, exist_ok=True)
     config.save(os.path.join(out_dir, "config.yaml"))
-    save_weights(g2p, os.path.join(out_dir, runs.PRETRAINED_WEIGHTS), dtype="float16")
+    _remove_weights(out_dir)
+    save_weights(
+        g2p,
+        os.path.join(out_dir, runs.PRETRAINED_WEIGHTS),
+        dtype="float16",
+        max_shard_bytes=SHARD_BYTES,
+    )
     shutil.copyfile(
         os.path.join(lexicon_dir, LEXICON_FILE), os.path.join(out_dir, runs.FRONTEND_LEXICON)
     )
@@ -194,17 +206,30 @@ def _write(config, info, model, out_dir):
         json.dump({key: info[key] for key in _INFO_KEYS if key in info}, f, indent=1)
     prefix_name = runs.PRETRAINED_WEIGHTS
     prefix = os.path.join(out_dir, prefix_name)
-    save_weights(model, prefix, parts=model.inference_parts, dtype="float16")
+    _remove_weights(out_dir)
+    save_weights(
+        model, prefix, parts=model.inference_parts, dtype="float16", max_shard_bytes=SHARD_BYTES
+    )
     return _weights_size(out_dir)
 
 
-def _weights_size(out_dir):
+def _remove_weights(out_dir):
+    """Deletes a pack's old weight files, so a rewrite with fewer shards leaves none behind."""
+    for name in _weight_files(out_dir):
+        os.remove(os.path.join(out_dir, name))
+
+
+def _weight_files(out_dir):
     prefix_name = runs.PRETRAINED_WEIGHTS
-    return sum(
-        os.path.getsize(os.path.join(out_dir, name))
+    return [
+        name
         for name in os.listdir(out_dir)
         if name.startswith((prefix_name + ".index", prefix_name + ".data-"))
-    )
+    ]
+
+
+def _weights_size(out_dir):
+    return sum(os.path.getsize(os.path.join(out_dir, name)) for name in _weight_files(out_dir))
 
 
 def main(argv=None):

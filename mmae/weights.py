@@ -126,12 +126,14 @@ def _path_of_key(key):
     return "".join(out)
 
 
-def save_weights(model, prefix, parts=None, dtype=None):
+def save_weights(model, prefix, parts=None, dtype=None, max_shard_bytes=None):
     """Writes `model`'s weights (or those of `parts`) to the checkpoint `prefix`.
 
     Args:
         dtype: store floating-point weights in this dtype (e.g. "float16" for
             a bundled model); loading casts them back.
+        max_shard_bytes: split the data into files of at most this size
+            (`prefix.data-0000K-of-0000N`), which any checkpoint reader joins.
 
     Returns:
         The prefix written (`prefix.index`, `prefix.data-*`).
@@ -142,7 +144,37 @@ def save_weights(model, prefix, parts=None, dtype=None):
             key: tf.Variable(tf.cast(v, dtype) if "float" in str(v.dtype) else v, name=key)
             for key, v in named.items()
         }
-    return tf.train.Checkpoint(**{WEIGHTS: named}).write(prefix)
+    options = None
+    if max_shard_bytes is not None:
+        policy = _WholeTensorShards(max_shard_bytes)
+        options = tf.train.CheckpointOptions(experimental_sharding_callback=policy)
+    return tf.train.Checkpoint(**{WEIGHTS: named}).write(prefix, options=options)
+
+
+class _WholeTensorShards(tf.train.experimental.ShardingCallback):
+    """Whole tensors, in order, in shards of at most `max_bytes` (a larger tensor gets its own).
+
+    TensorFlow's `MaxShardSizePolicy` cuts tensors into slices, and its
+    checkpoint reader cannot put float16 slices back together.
+    """
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+
+    @property
+    def description(self):
+        return f"whole tensors in shards of at most {self.max_bytes} bytes"
+
+    def __call__(self, shardable_tensors):
+        shards, shard, size = [], {}, 0
+        for item in shardable_tensors:
+            nbytes = 0 if item.dtype == tf.string else item.shape.num_elements() * item.dtype.size
+            if shard and size + nbytes > self.max_bytes:
+                shards.append(shard)
+                shard, size = {}, 0
+            shard.setdefault(item.checkpoint_key, {})[item.slice_spec] = item.tensor
+            size += nbytes
+        return shards + [shard] if shard else shards
 
 
 def read_weights(prefix, model=None):

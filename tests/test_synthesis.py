@@ -229,6 +229,30 @@ def test_pack_and_load_a_pretrained_model_gives_the_same_speech(tiny_run, tmp_pa
         pretrained.path_of("nope")
 
 
+def test_a_pack_larger_than_a_shard_is_split_into_whole_tensor_files(
+    tiny_run, tmp_path, monkeypatch
+):
+    from mmae import pretrained
+    from mmae.weights import read_weights
+
+    _, run_dir = tiny_run
+    whole, split = str(tmp_path / "whole"), str(tmp_path / "split")
+    pretrained.pack(run_dir, whole)
+    monkeypatch.setattr(pretrained, "SHARD_BYTES", 64 * 1024)
+    pretrained.pack(run_dir, split)
+    pretrained.pack(run_dir, split)  # a rewrite leaves no old file behind
+    data = sorted(p.name for p in (tmp_path / "split").iterdir() if ".data-" in p.name)
+    count = len(data)
+    assert count > 1 and data[-1] == f"weights.data-{count - 1:05d}-of-{count:05d}"
+    # The largest tiny-model tensor is under 64 KiB, so no file holds more.
+    assert all((tmp_path / "split" / name).stat().st_size <= 64 * 1024 for name in data)
+    expected = read_weights(os.path.join(whole, "weights"))
+    stored = read_weights(os.path.join(split, "weights"))
+    assert stored.keys() == expected.keys()
+    for key, value in expected.items():
+        np.testing.assert_array_equal(stored[key], value)
+
+
 # Makes `import phonemizer` fail, as where the `phonemes` extra is not
 # installed: without phonemizer nothing in mmae can reach espeak-ng.
 _NO_PHONEMIZER = """
