@@ -194,6 +194,7 @@ def measure(args):
         "Interspeech 2019 (Transformer 4x4, CMUdict); the reference of DeepPhonemizer's "
         "README. g2p-en and DeepPhonemizer publish no CMUdict error rates of their own.",
     }
+    results["hyphenated_words"] = _hyphenated(config, lexicon, g2p, tf, args.quick)
     tokenizer = PhonemeTokenizer(config.text.symbols, language=config.text.language)
     frontends = {
         "g2p": GraphFrontend(config.text.symbols, "phonemes", True, lexicon, g2p),
@@ -227,6 +228,44 @@ def measure(args):
     if count:
         results["speech"] = _speech(license_sentences(count, seed=1))
     return results
+
+
+def _hyphenated(config, lexicon, g2p, tf, quick):
+    """The lexicon's hyphenated words read as if it lacked them: as one phrase, or part by part.
+
+    Both readings are of the graph frontend over the lexicon without its
+    hyphenated words: the phrase of the parts said as one word (what the
+    frontend does with a hyphenated word outside the lexicon) and each part
+    alone, joined (what it did up to version 4).
+    """
+    from mmae.text.graph_frontend import GraphFrontend
+    from mmae.text.lexicon import PhonemeLexicon
+
+    words = sorted(k for k in lexicon.entries if "|" not in k and " " not in k and "-" in k)
+    if quick:
+        words = random.Random(0).sample(words, min(300, len(words)))
+    log(f"{len(words)} hyphenated words of the lexicon, read as if it lacked them")
+    kept = set(words)
+    partial = PhonemeLexicon(
+        {k: v for k, v in lexicon.entries.items() if k not in kept}, lexicon.letters
+    )
+    graph = GraphFrontend(config.text.symbols, "phonemes", False, partial, g2p)
+    phrase = tf.function(graph._phonemes, autograph=False)
+    parts = tf.function(graph._word_phonemes, autograph=False)
+    got = {"as_one_phrase": [], "part_by_part": []}
+    for start in range(0, len(words), 2048):
+        batch = tf.constant(words[start : start + 2048])
+        got["as_one_phrase"] += [w.decode() for w in phrase(batch).numpy()]
+        got["part_by_part"] += [w.decode() for w in parts(batch).numpy()]
+    want = [lexicon.entries[w] for w in words]
+    return {
+        "words": len(words),
+        **{
+            name: round(sum(a == b for a, b in zip(want, read, strict=True)) / len(words), 4)
+            for name, read in got.items()
+        },
+        "note": "share of words read exactly as espeak-ng (the lexicon's entry)",
+    }
 
 
 def _speech(sentences):
@@ -483,6 +522,13 @@ def summary(results):
         f"(without stress {held['phoneme_error_rate_without_stress']:.4f}), "
         f"WER {held['word_error_rate']:.4f}"
     ]
+    hyphenated = results.get("hyphenated_words")
+    if hyphenated:
+        lines.append(
+            f"{hyphenated['words']} hyphenated words read as if outside the lexicon: "
+            f"{hyphenated['as_one_phrase']:.3f} as espeak-ng as one phrase, "
+            f"{hyphenated['part_by_part']:.3f} part by part"
+        )
     for source, row in results["sentences"].items():
         lines.append(
             f"{source}: equal ids {row['equal_ids_g2p']:.3f} with G2P, "

@@ -184,6 +184,47 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
     return sum(os.path.getsize(os.path.join(out_dir, name)) for name in os.listdir(out_dir))
 
 
+def relexicon_frontend(pack_dir, lexicon_dir, out_dir):
+    """Writes a text frontend pack with the G2P of `pack_dir` and the lexicon of `lexicon_dir`.
+
+    For a new frontend version that changes the lexicon's context entries or
+    adds a few words, without training the G2P again: the G2P is kept, bit
+    for bit, with its report (its training and held-out words, which the
+    lexicon splits by a hash of the word, so a held-out word stays held out);
+    the lexicon, its build figures and the frontend version are new. The
+    report keeps the build figures of the lexicon the G2P was trained with
+    under "g2p_lexicon". Returns the size of the pack in bytes.
+    """
+    import shutil
+
+    from mmae.config import with_current_frontend
+    from mmae.datasets.words import LEXICON_FILE
+    from mmae.weights import save_weights
+
+    config, _, g2p = runs.load_frontend(pack_dir)
+    with open(os.path.join(pack_dir, runs.FRONTEND_REPORT), encoding="utf-8") as f:
+        report = json.load(f)
+    with open(os.path.join(lexicon_dir, "dataset.json"), encoding="utf-8") as f:
+        lexicon_info = json.load(f)
+    os.makedirs(out_dir, exist_ok=True)
+    with_current_frontend(config).save(os.path.join(out_dir, "config.yaml"))
+    _remove_weights(out_dir)
+    save_weights(
+        g2p,
+        os.path.join(out_dir, runs.PRETRAINED_WEIGHTS),
+        dtype="float16",
+        max_shard_bytes=SHARD_BYTES,
+    )
+    shutil.copyfile(
+        os.path.join(lexicon_dir, LEXICON_FILE), os.path.join(out_dir, runs.FRONTEND_LEXICON)
+    )
+    report.setdefault("g2p_lexicon", report.get("lexicon"))
+    report["lexicon"] = lexicon_info.get("lexicon")
+    with open(os.path.join(out_dir, runs.FRONTEND_REPORT), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+    return sum(os.path.getsize(os.path.join(out_dir, name)) for name in os.listdir(out_dir))
+
+
 def convert(path):
     """Rewrites a pretrained model packed as `weights.npz` in the current format, in place.
 
@@ -245,7 +286,14 @@ def main(argv=None):
     action.add_argument(
         "--g2p-run", metavar="RUN", help="a `mmae train-g2p` run to pack (with --lexicon, --out)"
     )
-    parser.add_argument("--lexicon", help="with --g2p-run: a `mmae prepare-lexicon` directory")
+    action.add_argument(
+        "--relexicon",
+        metavar="PACK",
+        help="a text frontend pack whose G2P to keep with a new lexicon (with --lexicon, --out)",
+    )
+    parser.add_argument(
+        "--lexicon", help="with --g2p-run or --relexicon: a `mmae prepare-lexicon` directory"
+    )
     parser.add_argument("--out", help="the pretrained model directory to write")
     parser.add_argument("--checkpoint", default=None, help="a checkpoint prefix (default: latest)")
     args = parser.parse_args(argv)
@@ -254,7 +302,13 @@ def main(argv=None):
         print(f"Converted {args.convert} (weights: {size / 1e6:.1f} MB).")
         return
     if not args.out:
-        parser.error("--run, --vocoder-run and --g2p-run need --out")
+        parser.error("--run, --vocoder-run, --g2p-run and --relexicon need --out")
+    if args.relexicon:
+        if not args.lexicon:
+            parser.error("--relexicon needs --lexicon")
+        size = relexicon_frontend(args.relexicon, args.lexicon, args.out)
+        print(f"Wrote {args.out} ({size / 1e6:.1f} MB).")
+        return
     if args.g2p_run:
         if not args.lexicon:
             parser.error("--g2p-run needs --lexicon")

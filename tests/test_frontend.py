@@ -80,7 +80,9 @@ def test_only_acronyms_are_spelled():
 
 def test_context_from_the_words_around_reads_as_espeak_ng():
     """The verb after "to", "we", "did not"; "had read"; no linking before a pause; Roman
-    numerals; the stress of a phrase's last function word before unstressed ones."""
+    numerals; the stress of a phrase's last function word before unstressed ones; word
+    pairs espeak-ng reads otherwise than each word ("such as"); hyphenated words outside
+    the lexicon; words of older English."""
     pytest.importorskip("phonemizer")
     from mmae.text import PhonemeTokenizer
 
@@ -94,5 +96,9 @@ def test_context_from_the_words_around_reads_as_espeak_ng():
     forms = ("tə jˈuːz", "ðə jˈuːs", "ɪt jˈuːzᵻz", "hæv ɹˈɛd", "nˌɑːt jˈuːz", "ɹˌoʊmən sˈɪks")
     # Phrase stress: "before me" at a phrase's end, not before "the king".
     forms += ("bᵻfˈoːɹ mˌiː", "bᵻfˌoːɹ ðə", "bɪkˈʌm ʌv hˌɪm")
+    # Pairs: "such as", "each of the", "too much", "do so" at a phrase's end.
+    forms += ("sˈʌtʃ ɐz", "ˈiːtʃ əv ðɪ", "tˈuː mʌtʃ", "dˈuː soʊ")
+    # Hyphenated words the lexicon lacks: one phrase said as one word.
+    forms += ("pˈɪɹɾəpˈɪɹ", "nˈɑːŋkənsˈuːmɚ", "stˈeɪɾʌvðɪˈɑːɹt", "wɛɹwˈɪð", "ðaɪsˈɛlf")
     for form in forms:
         assert form in spoken

@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -136,6 +137,19 @@ def test_g2p_trains_resumes_packs_and_transcribes_in_a_graph(lexicon_dir, tmp_pa
     allowed = set(output_symbols(SYMBOLS))
     assert all(set(p.decode()) <= allowed for p in phonemes)
     assert transcribe(tf.zeros([0], tf.string)).shape == (0,)
+    # A new lexicon beside the same G2P: its weights bit for bit, the G2P's report kept.
+    other = str(tmp_path / "lexicon2")
+    prepare_lexicon(
+        other, tiny_config(), lexicon=PhonemeLexicon({**WORDS, "cat dog|": "x"}, LETTERS)
+    )
+    again = str(tmp_path / "pack2")
+    assert pretrained.relexicon_frontend(out, other, again) > 0
+    _, lexicon2, g2p2 = runs.load_frontend(again)
+    assert lexicon2.entries == {**WORDS, "cat dog|": "x"}
+    for a, b in zip(g2p.weights, g2p2.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    report2 = json.load(open(os.path.join(again, "report.json"), encoding="utf-8"))
+    assert report2["validation"] == report["validation"] and "g2p_lexicon" in report2
 
 
 class _Marker:

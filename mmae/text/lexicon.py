@@ -246,8 +246,8 @@ class PhonemeLexicon:
         ):
             if form and form != entries.get(word):
                 entries[f"{word}|mp"] = form
-        for key, before in (("p", ""), ("mp", "cat ")):
-            for pair, form in zip(joined, forms(joined, before, " and cat"), strict=True):
+        for key, before, after in _PAUSE_CONTEXTS:
+            for pair, form in zip(joined, forms(joined, before, after), strict=True):
                 if form:
                     entries[f"{pair}|{key}"] = form
         # espeak-ng's modes from the word before: "to use" and "we use" read
@@ -318,12 +318,28 @@ class PhonemeLexicon:
             if len(parts) > 1 and parts[0] == ROMAN_PREFIX:
                 entries[numeral] = " ".join(parts)
         letters = {c: form or "" for c, form in zip(_LETTERS, forms(list(_LETTERS)), strict=True)}
+        # Pairs of words espeak-ng reads apart but not as each alone in
+        # context: its own entries for word pairs ("such as": "sˈʌtʃ ɐz",
+        # "each of": "ˈiːtʃ əv", "so much": "sˈoʊ mˌʌtʃ") and the phrase
+        # stress of a pair at a phrase's end ("do so": "dˈuː soʊ", "it is":
+        # "ɪɾ ˈɪz"). Found by reading every pair of function words in every
+        # context both with espeak-ng and with the graph frontend over the
+        # entries so far, and kept where they differ.
+        context_pairs = _context_pairs(
+            symbols,
+            PhonemeLexicon(entries, letters),
+            pairs,
+            [*contexts, *_PAUSE_CONTEXTS],
+            readings,
+        )
+        entries.update(context_pairs)
         stats = {
             "words": len(vocabulary),
             "inflections": len(inflections),
             "given_words": len(given),
             "function_words": len(function_words),
             "joined_pairs": len(joined),
+            "context_pair_forms": len(context_pairs),
             "pause_words": len(pause_words),
             "mode_words": len(mode_words),
             "words_modes_pass": len(through_words),
@@ -341,12 +357,16 @@ class PhonemeLexicon:
 # word whose form it changes): the verb ("to use": "juːz"), the verb's -s
 # form ("it uses": "juːzᵻz"), the past participle ("had read": "ɹˈɛd").
 PREVIOUS_WORD_MODES = (("to", "use"), ("it", "uses"), ("had", "read"))
+# The contexts of a word pair before a pause ("and" inside a phrase): at the
+# start of a phrase and after another word, as (key, before, after).
+_PAUSE_CONTEXTS = (("p", "", " and cat"), ("mp", "cat ", " and cat"))
 # How espeak-ng begins its reading of a Roman numeral ("vi": "ɹˌoʊmən sˈɪks").
 ROMAN_PREFIX = "ɹˌoʊmən"
 # Words of older English (the King James Bible, Shakespeare) missing from WordNet.
 ARCHAIC_WORDS = """thee thou thy thine ye hath doth dost hast art shalt wilt canst couldst
     wouldst shouldst didst wast wert saith unto hither thither whither whence thence
-    yea nay lo spake begat brethren""".split()
+    yea nay lo spake begat brethren wherewith whereto thyself thitherward hitherward whoso
+    shouldest wouldest couldest mightest mayest""".split()
 
 # Closed-class words, whose pronunciation most depends on their neighbours.
 FUNCTION_WORDS = tuple(
@@ -435,6 +455,47 @@ def english_words(wordnet_dir=WORDNET_DIR):
         inflections.add(_adverb_spelling(adjective))
     inflections = {w for w in inflections if _WORD_RE.fullmatch(w)} - words
     return words, inflections, frequency
+
+
+def _context_pairs(symbols, lexicon, pairs, contexts, readings):
+    """{"word word|context": espeak-ng's two forms} where the graph reads the pair otherwise.
+
+    Args:
+        symbols: the phoneme symbol set.
+        lexicon: the `PhonemeLexicon` built so far.
+        pairs: "word word" strings.
+        contexts: (key, before, after) carriers, as for the joined pairs.
+        readings: phrases -> each phrase's words as espeak-ng reads them.
+    """
+    import tensorflow as tf
+
+    from mmae.text.graph_frontend import GraphFrontend
+
+    graph = GraphFrontend(symbols, "phonemes", False, lexicon)
+    phonemes = tf.function(graph._phonemes, autograph=False)
+    found = {}
+    for key, before, after in contexts:
+        if not pairs:
+            break
+        phrases = [f"{before}{pair}{after}" for pair in pairs]
+        theirs = readings(phrases)
+        ours = []
+        for start in range(0, len(phrases), 4096):
+            batch = tf.constant(phrases[start : start + 4096])
+            ours += [text.decode().split() for text in phonemes(batch).numpy()]
+        head, tail = len(before.split()), len(after.split())
+        for pair, want, got in zip(pairs, theirs, ours, strict=True):
+            key_of = f"{pair}|{key}"
+            if key_of in lexicon.entries or len(want) != head + 2 + tail or len(got) != len(want):
+                continue  # joined (an entry already), or read otherwise
+            if not key.startswith("m") and f"{pair.split()[0]}|pause" in lexicon.entries:
+                # The graph also reads a pair after a pause ("... and one") in
+                # these contexts, where espeak-ng's phrase goes on.
+                continue
+            if want[:head] == got[:head] and want[head + 2 :] == got[head + 2 :]:
+                if want[head : head + 2] != got[head : head + 2]:
+                    found[key_of] = " ".join(want[head : head + 2])
+    return found
 
 
 def _plural_spelling(word):

@@ -28,9 +28,14 @@ Versions:
     4: espeak-ng's phrase stress: a word such as "before", "among", "on",
        "shall" or "become" is stressed when only unstressed words follow it
        to the end of the phrase ("go before them": "bᵻfˈoːɹ ðˌɛm").
+    5: espeak-ng's readings of word pairs that it reads apart but not as
+       each word alone ("such as": "sˈʌtʃ ɐz", "each of the", "so much", "do
+       so" at a phrase's end), hyphenated words outside the lexicon read as
+       one phrase said as one word ("peer-to-peer": "pˈɪɹɾəpˈɪɹ"), and more
+       words of older English ("wherewith", "thyself").
 """
 
-FRONTEND_VERSION = 4
+FRONTEND_VERSION = 5
 
 # Typographic characters that NFKD leaves alone, mapped to what a plain
 # ASCII writer would have typed. Dashes are handled separately because
