@@ -11,9 +11,10 @@ another word (measured with carrier phrases, kept only where they differ):
 before a consonant and before a vowel ("the" is "ðə" or "ðɪ"; "a" is "ɐ",
 where alone it is the letter "ˈeɪ"; "ɚ" links with "ɹ"), after another word
 (function words), and the pairs of function words that espeak-ng reads as
-one word ("of the" -> "ʌvðə"; "to be" only before another word).
+one word ("of the" -> "ʌvðə"; "to be" only before another word) or otherwise
+than each word alone ("such as" -> "sˈʌtʃ ɐz").
 
-The lexicon is built once (`mmae prepare-lexicon`, about a minute), saved
+The lexicon is built once (`mmae prepare-lexicon`, about eight minutes), saved
 as a gzipped TSV and shipped with the text frontend, so that speaking needs
 no espeak-ng. Its single words are also the training data of the learned
 grapheme-to-phoneme model (`mmae.text.g2p`) that reads every other word.
@@ -52,8 +53,10 @@ class PhonemeLexicon:
       with a consonant or a vowel (only where it differs from "word");
     - "word|m", "word|mc", "word|mv": the same after another word (only for
       the function words and where it differs);
-    - "word word|" + one of "", "c", "v", "m", "mc", "mv": a pair that
-      espeak-ng reads as one word in that context ("of the" -> "ʌvðə").
+    - "word word|" + one of "", "c", "v", "p", "m", "mc", "mv", "mp": a pair
+      that espeak-ng reads as one word in that context ("of the" ->
+      "ʌvðə"), or as two words otherwise than each alone ("such as" ->
+      "sˈʌtʃ ɐz"; the form then holds both, with a space).
     - "word|qc", "word|qv": a word's stressed form when only unstressed
       words follow it to the end of the phrase, the next one starting with
       a consonant or a vowel ("before them": "bᵻfˈoːɹ"); "word|quiet":
