@@ -14,6 +14,7 @@ from mmae.config import Config, IncompatibleConfigError
 from mmae.datasets import prepare as prepare_module
 from mmae.datasets import records
 from mmae.datasets.prepare import PrepareError, load_dataset_info, prepare, split_of
+from mmae.text.rules import FRONTEND_VERSION
 
 
 def _read_records(out_dir, num_mels):
@@ -232,7 +233,8 @@ def test_data_of_another_text_frontend_version_is_refused(tiny_corpus, tiny_conf
     del stored["text"]["frontend"]
     yaml.safe_dump(stored, open(config_path, "w"))
     assert Config.load(config_path).text.frontend == 1
-    message = r"text.frontend: expected 4, .* has 1(.|\n)*versions \[1, 4\](.|\n)*mmae prepare"
+    version = FRONTEND_VERSION
+    message = rf"text.frontend: expected {version}, .* has 1(.|\n)*versions \[1, {version}\](.|\n)*mmae prepare"
     with pytest.raises(IncompatibleConfigError, match=message):
         make_dataset(out, tiny_config, "train")
     with pytest.raises(IncompatibleConfigError, match="text.frontend(.|\n)*--overwrite"):
