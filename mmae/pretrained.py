@@ -139,31 +139,17 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
 
     Returns the size of the pack in bytes.
     """
-    import shutil
 
     import tensorflow as tf
 
     from mmae.config import Config, with_current_frontend
-    from mmae.datasets.words import LEXICON_FILE
     from mmae.text.g2p import G2P
-    from mmae.weights import save_weights
 
     # The pack defines this frontend version's phonemes.
     config = with_current_frontend(Config.load(os.path.join(g2p_run, "config.yaml")))
     g2p = G2P.from_run_config(config)
     loaded = runs.restore_weights(g2p, checkpoint or g2p_run)
-    os.makedirs(out_dir, exist_ok=True)
-    config.save(os.path.join(out_dir, "config.yaml"))
-    _remove_weights(out_dir)
-    save_weights(
-        g2p,
-        os.path.join(out_dir, runs.PRETRAINED_WEIGHTS),
-        dtype="float16",
-        max_shard_bytes=SHARD_BYTES,
-    )
-    shutil.copyfile(
-        os.path.join(lexicon_dir, LEXICON_FILE), os.path.join(out_dir, runs.FRONTEND_LEXICON)
-    )
+    _write_frontend(config, g2p, lexicon_dir, out_dir)
     validation = [
         row
         for row in runs.read_metrics(g2p_run, "validation")
@@ -195,19 +181,31 @@ def relexicon_frontend(pack_dir, lexicon_dir, out_dir):
     report keeps the build figures of the lexicon the G2P was trained with
     under "g2p_lexicon". Returns the size of the pack in bytes.
     """
-    import shutil
 
     from mmae.config import with_current_frontend
-    from mmae.datasets.words import LEXICON_FILE
-    from mmae.weights import save_weights
 
     config, _, g2p = runs.load_frontend(pack_dir)
     with open(os.path.join(pack_dir, runs.FRONTEND_REPORT), encoding="utf-8") as f:
         report = json.load(f)
     with open(os.path.join(lexicon_dir, "dataset.json"), encoding="utf-8") as f:
         lexicon_info = json.load(f)
+    _write_frontend(with_current_frontend(config), g2p, lexicon_dir, out_dir)
+    report.setdefault("g2p_lexicon", report.get("lexicon"))
+    report["lexicon"] = lexicon_info.get("lexicon")
+    with open(os.path.join(out_dir, runs.FRONTEND_REPORT), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+    return sum(os.path.getsize(os.path.join(out_dir, name)) for name in os.listdir(out_dir))
+
+
+def _write_frontend(config, g2p, lexicon_dir, out_dir):
+    """A frontend pack's config, G2P weights (float16) and lexicon; the report is the caller's."""
+    import shutil
+
+    from mmae.datasets.words import LEXICON_FILE
+    from mmae.weights import save_weights
+
     os.makedirs(out_dir, exist_ok=True)
-    with_current_frontend(config).save(os.path.join(out_dir, "config.yaml"))
+    config.save(os.path.join(out_dir, "config.yaml"))
     _remove_weights(out_dir)
     save_weights(
         g2p,
@@ -218,11 +216,6 @@ def relexicon_frontend(pack_dir, lexicon_dir, out_dir):
     shutil.copyfile(
         os.path.join(lexicon_dir, LEXICON_FILE), os.path.join(out_dir, runs.FRONTEND_LEXICON)
     )
-    report.setdefault("g2p_lexicon", report.get("lexicon"))
-    report["lexicon"] = lexicon_info.get("lexicon")
-    with open(os.path.join(out_dir, runs.FRONTEND_REPORT), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
-    return sum(os.path.getsize(os.path.join(out_dir, name)) for name in os.listdir(out_dir))
 
 
 def convert(path):
