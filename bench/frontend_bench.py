@@ -251,12 +251,14 @@ def _hyphenated(config, lexicon, g2p, tf, quick):
     )
     graph = GraphFrontend(config.text.symbols, "phonemes", False, partial, g2p)
     phrase = tf.function(graph._phonemes, autograph=False)
-    parts = tf.function(graph._word_phonemes, autograph=False)
+    alone = tf.function(graph._word_phonemes, autograph=False)
     got = {"as_one_phrase": [], "part_by_part": []}
     for start in range(0, len(words), 2048):
-        batch = tf.constant(words[start : start + 2048])
-        got["as_one_phrase"] += [w.decode() for w in phrase(batch).numpy()]
-        got["part_by_part"] += [w.decode() for w in parts(batch).numpy()]
+        batch = words[start : start + 2048]
+        got["as_one_phrase"] += [w.decode() for w in phrase(tf.constant(batch)).numpy()]
+        parts = tf.strings.split(tf.constant(batch), "-")
+        forms = parts.with_flat_values(alone(parts.flat_values))
+        got["part_by_part"] += [w.decode() for w in tf.strings.reduce_join(forms, axis=1).numpy()]
     want = [lexicon.entries[w] for w in words]
     return {
         "words": len(words),

@@ -381,7 +381,7 @@ class GraphFrontend(tf.Module):
         consonant is "tə"), then a flap or an "ŋ" where the parts meet
         (`_join_compounds`). On the 13,055 hyphenated words of the lexicon
         this reads 95.6% as espeak-ng does, against 90.5% for the parts each
-        alone (bench/README, "Text frontend").
+        alone (bench/frontend_bench.py, "hyphenated_words").
 
         Returns:
             (words with the parts split out, flat bool: glued to the word before).
@@ -482,17 +482,14 @@ class GraphFrontend(tf.Module):
             "ᵻz",
             tf.where(tf.strings.regex_full_match(stem_form, ".*[ptkfθ]"), "s", "z"),
         )
-        parts = tf.strings.split(words, "-")
-        flat = parts.flat_values
-        part_found = self._lexicon.lookup(flat)
-        spelled = self._spell(flat)
+        # (Hyphenated words the lexicon lacks were split by `_split_compounds`.)
+        unknown = (found == "") & (stem_form == "")
+        spelled = self._spell(words)
         if self.g2p is not None:
             # Only acronyms are spelled: a word with no vowel letter ("gpl").
-            readable = (part_found == "") & tf.strings.regex_full_match(flat, ".*[aeiouy].*")
-            spelled = tf.where(readable, self._transcribe(flat, readable), spelled)
-        part_forms = tf.where(part_found != "", part_found, spelled)
-        joined = tf.strings.reduce_join(parts.with_flat_values(part_forms), axis=1)
-        return tf.where(found != "", found, tf.where(stem_form != "", stem_form + suffix, joined))
+            readable = unknown & tf.strings.regex_full_match(words, ".*[aeiouy].*")
+            spelled = tf.where(readable, self._transcribe(words, readable), spelled)
+        return tf.where(found != "", found, tf.where(stem_form != "", stem_form + suffix, spelled))
 
     def _transcribe(self, words, selected):
         """The G2P's phonemes of the `selected` words [W] (bool), "" for the others."""
