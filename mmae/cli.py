@@ -218,11 +218,21 @@ def build_parser():
         "prepare-lexicon",
         help="phonemize a general English vocabulary with espeak-ng: the lexicon and G2P data",
         description="Build the pronunciation lexicon of the text frontend (WordNet's words, "
-        "their inflections and context forms, read by espeak-ng) and split its words into "
-        "train and held-out TSVs for `mmae train-g2p`. Needs espeak-ng, phonemizer and "
-        "wordnet-base (scripts/setup.sh installs them).",
+        "their inflections and context forms, and a spelling dictionary's words, read by "
+        "espeak-ng) and split its words into train and held-out TSVs for `mmae train-g2p`. "
+        "Needs espeak-ng, phonemizer, wordnet-base and wamerican-huge (scripts/setup.sh "
+        "installs them).",
     )
     prepare_lexicon.add_argument("out", help="output directory")
+    prepare_lexicon.add_argument(
+        "--word-list",
+        nargs="*",
+        default=None,
+        metavar="PATH",
+        help="one-word-a-line lists whose words join the lexicon (default: "
+        "/usr/share/dict/american-english-huge, from wamerican-huge; none when given "
+        "without a path). The G2P trains on every word of the lexicon",
+    )
     _add_config_arguments(
         prepare_lexicon,
         default="flite16k",
@@ -556,8 +566,11 @@ def _train_vocoder(args):
 
 def _prepare_lexicon(args):
     from mmae.datasets.words import prepare_lexicon
+    from mmae.text.lexicon import DICTIONARY_WORD_LIST, read_word_list
 
-    info = prepare_lexicon(args.out, _load_config(args))
+    word_lists = [DICTIONARY_WORD_LIST] if args.word_list is None else args.word_list
+    words = sorted({w for path in word_lists for w in read_word_list(path)})
+    info = prepare_lexicon(args.out, _load_config(args), words=words, word_lists=word_lists)
     splits = info["splits"]
     print(
         f"Wrote {args.out}: a lexicon of {info['lexicon']['entries']} entries "

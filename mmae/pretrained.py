@@ -164,6 +164,7 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
         "train_words": lexicon_info["splits"]["train"]["num_clips"],
         "validation": validation[-1] if validation else None,
         "lexicon": lexicon_info.get("lexicon"),
+        "lexicon_word_lists": lexicon_info.get("word_lists", []),
     }
     with open(os.path.join(out_dir, runs.FRONTEND_REPORT), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=1)
@@ -173,8 +174,8 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
 def relexicon_frontend(pack_dir, lexicon_dir, out_dir):
     """Writes a text frontend pack with the G2P of `pack_dir` and the lexicon of `lexicon_dir`.
 
-    For a new frontend version that changes the lexicon's context entries or
-    adds a few words, without training the G2P again: the G2P is kept, bit
+    For a new frontend version that changes the lexicon's context entries, or
+    a lexicon with more words, without training the G2P again: the G2P is kept, bit
     for bit, with its report (its training and held-out words, which the
     lexicon splits by a hash of the word, so a held-out word stays held out);
     the lexicon, its build figures and the frontend version are new. The
@@ -192,6 +193,7 @@ def relexicon_frontend(pack_dir, lexicon_dir, out_dir):
     _write_frontend(with_current_frontend(config), g2p, lexicon_dir, out_dir)
     report.setdefault("g2p_lexicon", report.get("lexicon"))
     report["lexicon"] = lexicon_info.get("lexicon")
+    report["lexicon_word_lists"] = lexicon_info.get("word_lists", [])
     with open(os.path.join(out_dir, runs.FRONTEND_REPORT), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=1)
     return sum(os.path.getsize(os.path.join(out_dir, name)) for name in os.listdir(out_dir))

@@ -24,7 +24,10 @@ as_root() {
 missing=()
 command -v flite >/dev/null || missing+=(flite)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+# WordNet and a spelling dictionary's word list: the words of the text
+# frontend's pronunciation lexicon (`mmae prepare-lexicon`).
 [[ -d /usr/share/wordnet ]] || missing+=(wordnet-base)
+[[ -f /usr/share/dict/american-english-huge ]] || missing+=(wamerican-huge)
 # The test suite drives `mmae serve`'s page in Debian's headless Chromium.
 if [[ ,$extras, == *,dev,* ]]; then
   command -v chromium >/dev/null || missing+=(chromium)

@@ -12,7 +12,7 @@ from mmae.config import Config
 from mmae.datasets.words import fits, make_word_dataset, prepare_lexicon, read_words
 from mmae.text.g2p import G2P, output_symbols
 from mmae.text.graph_frontend import GraphFrontend
-from mmae.text.lexicon import PhonemeLexicon
+from mmae.text.lexicon import DICTIONARY_WORD_LIST, PhonemeLexicon, read_word_list
 from mmae.text.symbols import get_symbols
 
 SYMBOLS = get_symbols("phonemes-v1")
@@ -83,6 +83,18 @@ def test_prepare_lexicon_splits_single_words_by_hash(lexicon_dir):
     assert PhonemeLexicon.load(os.path.join(lexicon_dir, "lexicon.tsv.gz")).entries == WORDS
     with pytest.raises(ValueError, match="text.tokenizer=phonemes"):
         prepare_lexicon(str(lexicon_dir) + "2", Config.load(), lexicon=PhonemeLexicon({}, {}))
+
+
+def test_a_word_list_gives_lowercase_words_without_possessives(tmp_path):
+    path = tmp_path / "words"
+    path.write_text("Abel\nAbel's\no'clock\nX-ray\nnaïve\n\nabel\nzygote\n", encoding="utf-8")
+    # "Abel's": the frontend reads "'s" itself; "naïve": not letters a to z.
+    assert read_word_list(str(path)) == ["abel", "o'clock", "x-ray", "zygote"]
+    with pytest.raises(FileNotFoundError, match="No word list at .*nowhere"):
+        read_word_list(str(tmp_path / "nowhere"))
+    if not os.path.exists(DICTIONARY_WORD_LIST):
+        with pytest.raises(FileNotFoundError, match="apt-get install wamerican-huge"):
+            read_word_list(DICTIONARY_WORD_LIST)
 
 
 def test_word_batches_have_one_shape_per_bucket_and_skip_what_ctc_cannot_align(lexicon_dir):
@@ -181,7 +193,7 @@ def test_the_bundled_frontend_reads_new_words_close_to_espeak_ng():
     from mmae.text import PhonemeTokenizer
 
     _, lexicon, g2p = runs.load_frontend(pretrained.frontend_path("en-us"))
-    words = ["kolarians", "mystagogues", "naperville", "blorptastic", "unreflectingly", "zorbing"]
+    words = ["kolarians", "gnomovision", "vorpalize", "blorptastic", "glimmerous", "zorbing"]
     assert not any(w in lexicon.entries for w in words)
     got = [p.decode() for p in g2p.transcribe(tf.constant(words)).numpy()]
     tokenizer = PhonemeTokenizer("phonemes-v1", normalize=False)

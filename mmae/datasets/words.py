@@ -33,13 +33,14 @@ LEXICON_FILE = "lexicon.tsv.gz"
 _BUCKETS = [6, 9, 12, 16, 24]
 
 
-def prepare_lexicon(out_dir, config, *, words=(), lexicon=None):
+def prepare_lexicon(out_dir, config, *, words=(), word_lists=(), lexicon=None):
     """Builds the lexicon with espeak-ng and writes it with the G2P's training words.
 
     Args:
         out_dir: the directory to write (created; existing files are replaced).
         config: a `mmae.config.Config` whose text section is a phoneme one.
         words: extra words for the lexicon.
+        word_lists: the files `words` came from, recorded in `dataset.json`.
         lexicon: a ready `PhonemeLexicon` (skips espeak-ng; for tests).
 
     Returns:
@@ -75,6 +76,7 @@ def prepare_lexicon(out_dir, config, *, words=(), lexicon=None):
         "config": config.to_dict(),
         "splits": {split: {"num_clips": len(rows)} for split, rows in splits.items()},
         "lexicon": lexicon.stats,
+        "word_lists": list(word_lists),
     }
     with open(os.path.join(out_dir, "dataset.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=1)

@@ -31,11 +31,21 @@ import warnings
 
 from mmae.text import rules
 
-__all__ = ["FUNCTION_WORDS", "PREVIOUS_WORD_MODES", "PhonemeLexicon", "english_words"]
+__all__ = [
+    "DICTIONARY_WORD_LIST",
+    "FUNCTION_WORDS",
+    "PREVIOUS_WORD_MODES",
+    "PhonemeLexicon",
+    "english_words",
+    "read_word_list",
+]
 
 logger = logging.getLogger(__name__)
 
 WORDNET_DIR = "/usr/share/wordnet"
+# A spelling dictionary's word list (Debian package `wamerican-huge`, about
+# 350k entries with names, places and technical words that WordNet lacks).
+DICTIONARY_WORD_LIST = "/usr/share/dict/american-english-huge"
 _WORDNET_PARTS = ("noun", "verb", "adj", "adv")
 _WORD_RE = re.compile(r"[a-z]+(?:['-][a-z]+)*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -386,6 +396,25 @@ FUNCTION_WORDS = tuple(
     i'm you're he's she's it's we're they're i've you've we've they've i'll you'll he'll she'll
     we'll they'll i'd you'd he'd she'd we'd they'd that's there's what's let's""".split()
 )
+
+
+def read_word_list(path):
+    """The words of a one-word-a-line list (such as `DICTIONARY_WORD_LIST`), lowercased.
+
+    Possessives ("Abel's") are left out: the frontend reads "'s" itself.
+    What remains must be letters with inner apostrophes or hyphens.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+    """
+    if not os.path.exists(path):
+        hint = " (sudo apt-get install wamerican-huge, or scripts/setup.sh)"
+        raise FileNotFoundError(
+            f"No word list at {path}" + (hint if path == DICTIONARY_WORD_LIST else "") + "."
+        )
+    with open(path, encoding="utf-8", errors="replace") as f:
+        words = {line.strip().lower() for line in f}
+    return sorted(w for w in words if not w.endswith("'s") and _WORD_RE.fullmatch(w))
 
 
 @functools.lru_cache(maxsize=2)

@@ -33,9 +33,13 @@ Versions:
        so" at a phrase's end), hyphenated words outside the lexicon read as
        one phrase said as one word ("peer-to-peer": "pˈɪɹɾəpˈɪɹ"), and more
        words of older English ("wherewith", "thyself").
+    6: the lexicon also holds the words of a spelling dictionary (Debian's
+       wamerican-huge: 152k more words, with names, places and technical
+       words such as "sublicense", "Absalom" or "Mizpah") as espeak-ng reads
+       them, so the G2P reads fewer words.
 """
 
-FRONTEND_VERSION = 5
+FRONTEND_VERSION = 6
 
 # Typographic characters that NFKD leaves alone, mapped to what a plain
 # ASCII writer would have typed. Dashes are handled separately because
