@@ -50,10 +50,10 @@ Phonemes: espeak-ng cannot run in a graph, so the frontend reads a text frontend
 (`mmae.runs.load_frontend`; the one for en-us is bundled, made by
 scripts/make_bundled_frontend.sh): a pronunciation lexicon that
 `mmae.text.lexicon.PhonemeLexicon.build` phonemized with the project's own
-`PhonemeTokenizer` (WordNet's words and inflections, about 190k entries with
-the context forms of function words and the word pairs espeak-ng joins),
-and a learned grapheme-to-phoneme model (`mmae.text.g2p.G2P`) trained on
-the lexicon's words. The graph splits the normalized text at phonemizer's
+`PhonemeTokenizer` (WordNet's words and inflections and a spelling
+dictionary's words, about 380k entries with the context forms of function
+words and the word pairs espeak-ng joins), and a learned grapheme-to-phoneme
+model (`mmae.text.g2p.G2P`) trained on WordNet's words. The graph splits the normalized text at phonemizer's
 punctuation marks (which it keeps as they are), looks every word up in its
 context, and joins the forms with spaces. A word not in the lexicon is read
 as a known stem plus "s" ("licensor's"), by the G2P, or, with no vowel

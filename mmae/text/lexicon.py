@@ -4,8 +4,10 @@
 `PhonemeTokenizer` (espeak-ng through phonemizer), a general English word
 list (every single-word lemma, irregular form and gloss word of WordNet 3.0,
 about 105k words, from the Debian package `wordnet-base`), about 80k regular
-inflections of WordNet's lemmas (plurals, -ed, -ing, -ly), number words and
-the words of the normalizer's tables. Word-by-word lookup loses espeak-ng's
+inflections of WordNet's lemmas (plurals, -ed, -ing, -ly), number words,
+the words of the normalizer's tables and, from `mmae prepare-lexicon`, the
+words of a spelling dictionary (`DICTIONARY_WORD_LIST`: names, places and
+technical words that WordNet lacks). Word-by-word lookup loses espeak-ng's
 cross-word context, so the lexicon also keeps the forms that change next to
 another word (measured with carrier phrases, kept only where they differ):
 before a consonant and before a vowel ("the" is "ðə" or "ðɪ"; "a" is "ɐ",
@@ -14,7 +16,7 @@ where alone it is the letter "ˈeɪ"; "ɚ" links with "ɹ"), after another word
 one word ("of the" -> "ʌvðə"; "to be" only before another word) or otherwise
 than each word alone ("such as" -> "sˈʌtʃ ɐz").
 
-The lexicon is built once (`mmae prepare-lexicon`, about eight minutes), saved
+The lexicon is built once (`mmae prepare-lexicon`, about nine minutes), saved
 as a gzipped TSV and shipped with the text frontend, so that speaking needs
 no espeak-ng. Its single words are also the training data of the learned
 grapheme-to-phoneme model (`mmae.text.g2p`) that reads every other word.
