@@ -139,7 +139,6 @@ def pack_frontend(g2p_run, lexicon_dir, out_dir, checkpoint=None):
 
     Returns the size of the pack in bytes.
     """
-
     import tensorflow as tf
 
     from mmae.config import Config, with_current_frontend
@@ -182,7 +181,6 @@ def relexicon_frontend(pack_dir, lexicon_dir, out_dir):
     report keeps the build figures of the lexicon the G2P was trained with
     under "g2p_lexicon". Returns the size of the pack in bytes.
     """
-
     from mmae.config import with_current_frontend
 
     config, _, g2p = runs.load_frontend(pack_dir)

@@ -53,7 +53,8 @@ scripts/make_bundled_frontend.sh): a pronunciation lexicon that
 `PhonemeTokenizer` (WordNet's words and inflections and a spelling
 dictionary's words, about 380k entries with the context forms of function
 words and the word pairs espeak-ng joins), and a learned grapheme-to-phoneme
-model (`mmae.text.g2p.G2P`) trained on WordNet's words. The graph splits the normalized text at phonemizer's
+model (`mmae.text.g2p.G2P`) trained on WordNet's words. The graph splits the
+normalized text at phonemizer's
 punctuation marks (which it keeps as they are), looks every word up in its
 context, and joins the forms with spaces. A word not in the lexicon is read
 as a known stem plus "s" ("licensor's"), by the G2P, or, with no vowel
@@ -380,8 +381,8 @@ class GraphFrontend(tf.Module):
         one word ("pˈɪɹɾəpˈɪɹ"): each part in its context ("to" before a
         consonant is "tə"), then a flap or an "ŋ" where the parts meet
         (`_join_compounds`). On the 13,055 hyphenated words of the lexicon
-        this reads 95.6% as espeak-ng does, against 90.5% for the parts each
-        alone (bench/frontend_bench.py, "hyphenated_words").
+        this reads 96.1% as espeak-ng does, against 91.0% for the parts each
+        alone (bench/frontend_bench.py, "hyphenated_words", version 6).
 
         Returns:
             (words with the parts split out, flat bool: glued to the word before).
