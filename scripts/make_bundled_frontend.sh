@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Makes the bundled phoneme text frontend (mmae/assets/frontend_en-us) again,
 # from nothing: the pronunciation lexicon of WordNet's words read by espeak-ng
-# (`mmae prepare-lexicon --word-list`, with no list: about eight minutes), the
+# (`mmae prepare-lexicon --word-list`, with no list: a few minutes), the
 # G2P model trained on its words (`mmae train-g2p`, mmae/configs/g2p.yaml:
 # 20,000 steps, about 80 minutes of both cores), both packed, the G2P in
 # float16, with its held-out error rates in report.json; then the lexicon
 # again with a spelling dictionary's words too (`mmae prepare-lexicon`, its
-# default word list /usr/share/dict/american-english-huge: about nine
-# minutes), put in the pack beside the same G2P (version 6).
+# default word list /usr/share/dict/american-english-huge: about four
+# minutes), put in the pack beside the same G2P (versions 6 and 7).
 #
 #   bash scripts/make_bundled_frontend.sh
 #
@@ -16,7 +16,7 @@
 #
 # A frontend version that changes only the lexicon (its context entries, or
 # its words) keeps the bundled G2P, bit for bit: the last two steps alone
-# make it (delete prepared/lexicon_dict first). Versions 5 and 6 were made so.
+# make it (delete prepared/lexicon_dict first). Versions 5, 6 and 7 were made so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

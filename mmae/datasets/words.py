@@ -1,6 +1,6 @@
 """`mmae prepare-lexicon`: the pronunciation lexicon, and the words a G2P model learns from.
 
-    mmae prepare-lexicon prepared/lexicon          # about nine minutes, needs espeak-ng
+    mmae prepare-lexicon prepared/lexicon          # about four minutes, needs espeak-ng
 
 writes, for the config's phoneme symbol set and espeak-ng voice:
 

@@ -407,7 +407,8 @@ class GraphFrontend(tf.Module):
         them when every word after it to the end of the phrase is quiet
         ("|quiet": "end" for the phrase's last word, "mid" for the others).
         Then it is stressed, so only the last such word of a phrase is.
-        Words of a joined pair keep their pair's form.
+        Words of a joined pair keep their pair's form, and a pair stressed
+        in its context is not quiet.
 
         Args:
             words, forms, has_next, after: the flat words of the phrases,
@@ -422,6 +423,8 @@ class GraphFrontend(tf.Module):
             tf.strings.regex_full_match(quiet, "(.* )?mid( .*)?"),
             tf.strings.regex_full_match(quiet, "(.* )?end( .*)?"),
         )
+        # A joined pair stressed in its context ("so it was": "ɪt wˈʌz") is not quiet.
+        quiet &= tf.logical_not(paired & tf.strings.regex_full_match(forms, ".*ˈ.*"))
 
         def count_after(flags):  # in each word's phrase, after it
             total = tf.cumsum(tf.cast(flags, tf.int64))

@@ -11,12 +11,13 @@ technical words that WordNet lacks). Word-by-word lookup loses espeak-ng's
 cross-word context, so the lexicon also keeps the forms that change next to
 another word (measured with carrier phrases, kept only where they differ):
 before a consonant and before a vowel ("the" is "ðə" or "ðɪ"; "a" is "ɐ",
-where alone it is the letter "ˈeɪ"; "ɚ" links with "ɹ"), after another word
+where alone it is the letter "ˈeɪ"; "ɚ" links with "ɹ"; "goeth" loses its
+stress before a stressed word: every word is read so), after another word
 (function words), and the pairs of function words that espeak-ng reads as
 one word ("of the" -> "ʌvðə"; "to be" only before another word) or otherwise
 than each word alone ("such as" -> "sˈʌtʃ ɐz").
 
-The lexicon is built once (`mmae prepare-lexicon`, about nine minutes), saved
+The lexicon is built once (`mmae prepare-lexicon`, about four minutes), saved
 as a gzipped TSV and shipped with the text frontend, so that speaking needs
 no espeak-ng. Its single words are also the training data of the learned
 grapheme-to-phoneme model (`mmae.text.g2p`) that reads every other word.
@@ -199,20 +200,27 @@ class PhonemeLexicon:
         alone = dict(zip(vocabulary, forms(vocabulary), strict=True))
         entries.update((word, form) for word, form in alone.items() if form)
         # Before another word, espeak-ng changes only some words: function
-        # words and some frequent verbs ("get", "go": stress), compounds
-        # (stress) and words ending in "ɚ" (a linking "ɹ" before a vowel).
-        # Reading all 100k words in context too would double the time for
-        # about 200 more entries.
+        # words and the words its dictionary stresses less inside a phrase,
+        # with what it derives from them ("go", "goeth", "so", "sodom":
+        # stress), compounds (stress) and words ending in "ɚ" (a linking
+        # "ɹ" before a vowel). Every word is read before a consonant; before
+        # a vowel, only those that changed or might link.
         frequent = {w for w, _ in frequency.most_common(10_000)} | function_words
+        single = dict(entries)  # the words and their inflections, alone
+        words_alone = sorted(single)
+        changed_words = set()
+        for word, form in zip(words_alone, forms(words_alone, after=" cat"), strict=True):
+            if form and form != single[word]:
+                entries[f"{word}|c"] = form
+                changed_words.add(word)
         in_context = sorted(
             w
-            for w, form in alone.items()
-            if form and (w in frequent or "-" in w or form.endswith("ɚ"))
+            for w in words_alone
+            if w in frequent or w in changed_words or "-" in w or single[w].endswith("ɚ")
         )
-        for key, after in (("c", " cat"), ("v", " apple")):
-            for word, form in zip(in_context, forms(in_context, after=after), strict=True):
-                if form and form != alone[word]:
-                    entries[f"{word}|{key}"] = form
+        for word, form in zip(in_context, forms(in_context, after=" apple"), strict=True):
+            if form and form != single[word]:
+                entries[f"{word}|v"] = form
         function_words = sorted(function_words)
         medial = {
             key: forms(function_words, before="cat ", after=after)
@@ -303,11 +311,12 @@ class PhonemeLexicon:
         # unstressed at the end of a phrase ("them") or inside a tail of
         # unstressed words ("be" in "shall be in you") is marked "|quiet".
         unstressed = [("c", " him"), ("v", " it")]
-        plain = forms(candidates, before="cat ", after=" cat")
+        stress_candidates = sorted(set(candidates) | changed_words)
+        plain = forms(stress_candidates, before="cat ", after=" cat")
         stressed = {}
         for key, after in unstressed:
-            found = forms(candidates, before="cat ", after=after)
-            for word, was, form in zip(candidates, plain, found, strict=True):
+            found = forms(stress_candidates, before="cat ", after=after)
+            for word, was, form in zip(stress_candidates, plain, found, strict=True):
                 if was and form and "ˈ" not in was and "ˈ" in form:
                     entries[f"{word}|q{key}"] = form
                     stressed[word] = form
@@ -353,6 +362,7 @@ class PhonemeLexicon:
             "inflections": len(inflections),
             "given_words": len(given),
             "function_words": len(function_words),
+            "words_changed_before_a_word": len(changed_words),
             "joined_pairs": len(joined),
             "context_pair_forms": len(context_pairs),
             "pause_words": len(pause_words),

@@ -37,9 +37,14 @@ Versions:
        wamerican-huge: 152k more words, with names, places and technical
        words such as "sublicense", "Absalom" or "Mizpah") as espeak-ng reads
        them, so the G2P reads fewer words.
+    7: every word of the lexicon is read before another word, so the words
+       espeak-ng stresses less inside a phrase and what it derives from them
+       keep that ("goeth", "maketh", "throughly", "Sodom": "ɡˌoʊəθ ɪn"), and
+       a joined pair stressed at the end of a phrase ("so it was": "ɪt
+       wˈʌz") leaves the word before it unstressed ("sˌoʊ").
 """
 
-FRONTEND_VERSION = 6
+FRONTEND_VERSION = 7
 
 # Typographic characters that NFKD leaves alone, mapped to what a plain
 # ASCII writer would have typed. Dashes are handled separately because
