@@ -1,7 +1,7 @@
 """Time to intelligible speech: word error rate against training budget, on two voices.
 
     .venv/bin/python -m bench.convergence_bench                  # both voices, every variant
-    .venv/bin/python -m bench.convergence_bench --voices rms --variants decay_to_budget
+    .venv/bin/python -m bench.convergence_bench --voices rms --variants width192_preset --minutes 10
 
 Trains the bundled recipe (the `flite16k` preset, `joint` regime) from
 scratch on each voice's prepared 1,600-clip flite corpus (`slt`, the bundled
@@ -40,11 +40,15 @@ VOICES = {
 # The flite16k preset's decoder and joint step until the evening of
 # 2026-11-30, when it took reduction 2 and autoencoding a quarter of each batch.
 FULL_DECODER = ["model.decoder_reduction=1", "loss.audio_fraction=1.0"]
+# The preset's width until 2026-12-01, when it took width 128
+# (convergence_pair_width128.json): every variant measured before then was
+# this wide.
+WIDTH192 = ["model.hidden_dim=192"]
 # The flite16k preset before this study changed it (2026-11-30).
-OLD_PRESET = ["train.batch_size=16", "train.learning_rate=2e-3", *FULL_DECODER]
+OLD_PRESET = ["train.batch_size=16", "train.learning_rate=2e-3", *FULL_DECODER, *WIDTH192]
 # The preset of 2026-11-30 before that (batch 8 at 1.4e-3): the "preset"
 # rows of the results written before convergence_same_run_30.json.
-BATCH8_PRESET = FULL_DECODER
+BATCH8_PRESET = [*FULL_DECODER, *WIDTH192]
 # name -> overrides of the flite16k preset. Each variant spells out the
 # preset of its time, so its name keeps meaning what was measured.
 VARIANTS = {
@@ -67,7 +71,7 @@ VARIANTS = {
     "batch8_audio_half": [*OLD_PRESET, "train.batch_size=8", "loss.audio_fraction=0.5"],
     # The batch-8 preset, narrower: about half the arithmetic a step
     # (convolutions scale with the width squared).
-    "width128": [*BATCH8_PRESET, "model.hidden_dim=128"],
+    "width128": [*FULL_DECODER, "model.hidden_dim=128"],
     # The batch-8 preset autoencoding a half or a quarter of each batch: the
     # audio path (its encoder and a second decoder pass) is about 60% of a
     # step's frame-rate arithmetic, and it converges far sooner than the
@@ -80,15 +84,21 @@ VARIANTS = {
     # The decoder at half the frame rate (two frames a position): half its
     # arithmetic, which is about 3/4 of a joint step's.
     "reduction2": [*BATCH8_PRESET, "model.decoder_reduction=2"],
-    # Both: the preset since convergence_same_run_30.json (2026-11-30).
-    "reduction2_audio_quarter": ["model.decoder_reduction=2", "loss.audio_fraction=0.25"],
+    # Both: the preset from convergence_same_run_30.json (2026-11-30) to
+    # convergence_pair_width128.json (2026-12-01).
+    "reduction2_audio_quarter": [
+        "model.decoder_reduction=2",
+        "loss.audio_fraction=0.25",
+        *WIDTH192,
+    ],
+    "width192_preset": WIDTH192,
     # The preset at a peak rate of 2e-3 (1.4e-3 is 2e-3 scaled down to batch
     # 8): the decay to the budget lost (convergence_screen_decay_to_budget),
     # so the model may learn faster nearer the peak.
-    "lr2e-3": ["train.learning_rate=2e-3"],
-    # The preset narrower (192 wide): the convolutions and attention scale
-    # with the width squared, so more steps in the same CPU time, and a
-    # smaller pack (the bundled pack is 8.0 MB, its text encoder 5.5).
+    "lr2e-3": ["train.learning_rate=2e-3", *WIDTH192],
+    # The preset of its time (192 wide) narrower: the convolutions and
+    # attention scale with the width squared, so more steps in the same CPU
+    # time. The preset since convergence_pair_width128.json (2026-12-01).
     "preset_width128": ["model.hidden_dim=128"],
 }
 TARGETS = {10.0: 1.2, 30.0: 1.05}
