@@ -10,7 +10,7 @@ bash scripts/setup.sh
 export TF_CPP_MIN_LOG_LEVEL=2
 text="The cross modal autoencoder turns text into speech."
 mkdir -p runs
-echo "== Synthesis with the bundled pretrained model (6,000 steps on an hour of speech)"
+echo "== Synthesis with the bundled pretrained model (85 CPU-minutes of training on an hour of speech)"
 .venv/bin/mmae synthesize "$text" -o runs/pretrained.wav --plot
 echo
 echo "== Preparing the sample corpus"
