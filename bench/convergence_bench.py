@@ -91,6 +91,7 @@ VARIANTS = {
         "loss.audio_fraction=0.25",
         *WIDTH192,
     ],
+    # The same, by the name of what changed after it: the preset before width 128.
     "width192_preset": WIDTH192,
     # The preset at a peak rate of 2e-3 (1.4e-3 is 2e-3 scaled down to batch
     # 8): the decay to the budget lost (convergence_screen_decay_to_budget),
