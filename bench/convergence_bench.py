@@ -101,6 +101,10 @@ VARIANTS = {
     # attention scale with the width squared, so more steps in the same CPU
     # time. The preset since convergence_pair_width128.json (2026-12-01).
     "preset_width128": ["model.hidden_dim=128"],
+    # The preset of width 128 at the peak rate of lr2e-3, and narrower again:
+    # the 10-minute screen of 2026-12-01 on rms.
+    "preset_lr2e-3": ["train.learning_rate=2e-3", "model.hidden_dim=128"],
+    "preset_width96": ["model.hidden_dim=96"],
 }
 TARGETS = {10.0: 1.2, 30.0: 1.05}
 # The least share of a run's wall time spent in training steps.
