@@ -102,7 +102,8 @@ VARIANTS = {
     # time. The preset since convergence_pair_width128.json (2026-12-01).
     "preset_width128": ["model.hidden_dim=128"],
     # The preset of width 128 at the peak rate of lr2e-3, and narrower again:
-    # the 10-minute screen of 2026-12-01 on rms.
+    # the 10-minute screen 7 on rms (2026-12-01); neither was taken
+    # (convergence_screen_width96_lr2e-3.json).
     "preset_lr2e-3": ["train.learning_rate=2e-3", "model.hidden_dim=128"],
     "preset_width96": ["model.hidden_dim=96"],
 }
