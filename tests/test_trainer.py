@@ -36,6 +36,9 @@ from mmae.training import (
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
+# How long a training subprocess may take before it counts as hung: a guard,
+# not a speed check (a loaded machine took over 120 s for the mirrored one).
+HANG = 600
 
 
 class ToyModel(keras.Model):
@@ -614,7 +617,7 @@ def test_deterministic_runs_give_identical_losses(data_dir, tmp_path):
     )
     # Op determinism is process-wide, so each run gets its own process (both at once).
     processes = [_python(script, data_dir, tmp_path / f"run{i}") for i in range(2)]
-    first, second = [_result(process, timeout=120) for process in processes]
+    first, second = [_result(process, timeout=HANG) for process in processes]
     assert len(first) == 20 and first == second
 
 
@@ -641,7 +644,7 @@ for name, batch_size, rate in [("default", 8, 0.01), ("mirrored", 4, 0.005)]:
 print(json.dumps(results))
 """
     )
-    results = _result(_python(script, data_dir, tmp_path), timeout=120)
+    results = _result(_python(script, data_dir, tmp_path), timeout=HANG)
     default, mirrored = results["default"], results["mirrored"]
     assert (default["replicas"], mirrored["replicas"]) == (1, 2)
     # Two replicas sum the same numbers in another order: float32 round-off only
@@ -680,7 +683,7 @@ def test_multi_worker_strategy_on_two_local_workers(data_dir, tmp_path):
         for i in range(2)
     ]
     try:  # Collectives wait forever for a missing worker: bound the wait.
-        chief, worker = [_result(process, timeout=150) for process in processes]
+        chief, worker = [_result(process, timeout=HANG) for process in processes]
     finally:
         for process in processes:
             process.kill()
@@ -835,14 +838,14 @@ def test_one_training_per_run_dir_and_a_killed_one_leaves_no_stale_lock(data_dir
     )
     first = _python(script, data_dir, run_dir, 0.2)
     lock = os.path.join(run_dir, "lock")
-    deadline = time.time() + 120
+    deadline = time.time() + HANG
     while not os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-1.index")):
         assert first.poll() is None and time.time() < deadline, "the first training did not start"
         time.sleep(0.5)
     assert json.load(open(lock))["pid"] == first.pid
 
     second = _python(script, data_dir, run_dir, 0.0)
-    output, _ = second.communicate(timeout=120)
+    output, _ = second.communicate(timeout=HANG)
     assert second.returncode != 0
     assert f"is being trained by pid {first.pid} on {socket.gethostname()}" in output
     assert first.poll() is None  # undisturbed
@@ -851,7 +854,7 @@ def test_one_training_per_run_dir_and_a_killed_one_leaves_no_stale_lock(data_dir
     first.wait(timeout=30)
     assert os.path.exists(lock)
     third = _python(script.replace("train.steps=200", "train.steps=3"), data_dir, run_dir, 0.0)
-    output, _ = third.communicate(timeout=180)
+    output, _ = third.communicate(timeout=HANG)
     assert third.returncode == 0, output[-3000:]
     assert f"Took over {lock} from pid {first.pid}" in output
     assert not os.path.exists(lock)  # released at the end
