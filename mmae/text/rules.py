@@ -42,9 +42,13 @@ Versions:
        keep that ("goeth", "maketh", "throughly", "Sodom": "ɡˌoʊəθ ɪn"), and
        a joined pair stressed at the end of a phrase ("so it was": "ɪt
        wˈʌz") leaves the word before it unstressed ("sˌoʊ").
+    8: the G2P is trained on the words of version 6's lexicon (WordNet's and
+       the spelling dictionary's, names included), not WordNet's alone, so
+       it reads names and rare words outside the lexicon closer to espeak-ng
+       ("Abishai", "Meshullam").
 """
 
-FRONTEND_VERSION = 7
+FRONTEND_VERSION = 8
 
 # Typographic characters that NFKD leaves alone, mapped to what a plain
 # ASCII writer would have typed. Dashes are handled separately because
