@@ -45,7 +45,9 @@ Versions:
     8: the G2P is trained on the words of version 6's lexicon (WordNet's and
        the spelling dictionary's, names included), not WordNet's alone, so
        it reads names and rare words outside the lexicon closer to espeak-ng
-       ("Abishai", "Meshullam").
+       on the whole (phoneme error rate 2.3% against 3.2% on the
+       dictionary's held-out words; "Meshullam" now as espeak-ng does,
+       "Iddo" no longer).
 """
 
 FRONTEND_VERSION = 8
