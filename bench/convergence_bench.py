@@ -110,7 +110,9 @@ VARIANTS = {
     # decoder of 4 blocks instead of 6 (the decoder is most of a step's
     # frame-rate arithmetic), and the alignment hardened twice as early
     # (the binarization loss from step 150 over 150 steps, not 300 over 300:
-    # a 10-minute run makes about 1,700 steps).
+    # a 10-minute run makes about 1,700 steps). The shallower decoder was
+    # ahead, within the preset's spread; the early binarization lost
+    # (convergence_screen_decoder4_binarize150.json).
     "preset_decoder4": ["model.decoder_layers=4"],
     "preset_binarize150": ["loss.binarization_start=150", "loss.binarization_ramp=150"],
 }
