@@ -159,9 +159,7 @@ def measure(args):
     if not os.path.exists(os.path.join(args.lexicon, "validation.tsv")):
         log(f"phonemizing the lexicon into {args.lexicon} (about four minutes)")
         words = sorted(set(read_word_list(DICTIONARY_WORD_LIST)))
-        prepare_lexicon(
-            args.lexicon, config, words=words, word_lists=[DICTIONARY_WORD_LIST]
-        )
+        prepare_lexicon(args.lexicon, config, words=words, word_lists=[DICTIONARY_WORD_LIST])
     held_out = read_words(args.lexicon, "validation")
     if args.quick:
         held_out = random.Random(0).sample(held_out, 300)
