@@ -152,14 +152,13 @@ def measure(args):
     from mmae.datasets.words import prepare_lexicon, read_words
     from mmae.text import PhonemeTokenizer, normalize_text
     from mmae.text.graph_frontend import GraphFrontend, agreement
-    from mmae.text.lexicon import DICTIONARY_WORD_LIST, read_word_list
+    from mmae.text.lexicon import DICTIONARY_WORD_LIST
 
     pack = args.pack or pretrained.frontend_path("en-us")
     config, lexicon, g2p = runs.load_frontend(pack)
     if not os.path.exists(os.path.join(args.lexicon, "validation.tsv")):
         log(f"phonemizing the lexicon into {args.lexicon} (about four minutes)")
-        words = sorted(set(read_word_list(DICTIONARY_WORD_LIST)))
-        prepare_lexicon(args.lexicon, config, words=words, word_lists=[DICTIONARY_WORD_LIST])
+        prepare_lexicon(args.lexicon, config, word_lists=[DICTIONARY_WORD_LIST])
     held_out = read_words(args.lexicon, "validation")
     if args.quick:
         held_out = random.Random(0).sample(held_out, 300)

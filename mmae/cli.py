@@ -566,11 +566,10 @@ def _train_vocoder(args):
 
 def _prepare_lexicon(args):
     from mmae.datasets.words import prepare_lexicon
-    from mmae.text.lexicon import DICTIONARY_WORD_LIST, read_word_list
+    from mmae.text.lexicon import DICTIONARY_WORD_LIST
 
     word_lists = [DICTIONARY_WORD_LIST] if args.word_list is None else args.word_list
-    words = sorted({w for path in word_lists for w in read_word_list(path)})
-    info = prepare_lexicon(args.out, _load_config(args), words=words, word_lists=word_lists)
+    info = prepare_lexicon(args.out, _load_config(args), word_lists=word_lists)
     splits = info["splits"]
     print(
         f"Wrote {args.out}: a lexicon of {info['lexicon']['entries']} entries "

@@ -33,14 +33,14 @@ LEXICON_FILE = "lexicon.tsv.gz"
 _BUCKETS = [6, 9, 12, 16, 24]
 
 
-def prepare_lexicon(out_dir, config, *, words=(), word_lists=(), lexicon=None):
+def prepare_lexicon(out_dir, config, *, word_lists=(), lexicon=None):
     """Builds the lexicon with espeak-ng and writes it with the G2P's training words.
 
     Args:
         out_dir: the directory to write (created; existing files are replaced).
         config: a `mmae.config.Config` whose text section is a phoneme one.
-        words: extra words for the lexicon.
-        word_lists: the files `words` came from, recorded in `dataset.json`.
+        word_lists: one-word-a-line files (`mmae.text.lexicon.read_word_list`)
+            whose words join the lexicon, recorded in `dataset.json`.
         lexicon: a ready `PhonemeLexicon` (skips espeak-ng; for tests).
 
     Returns:
@@ -49,7 +49,7 @@ def prepare_lexicon(out_dir, config, *, words=(), word_lists=(), lexicon=None):
     Raises:
         ValueError: the config's tokenizer is not "phonemes".
     """
-    from mmae.text.lexicon import PhonemeLexicon
+    from mmae.text.lexicon import PhonemeLexicon, read_word_list
 
     if config.text.tokenizer != "phonemes":
         raise ValueError(
@@ -58,6 +58,7 @@ def prepare_lexicon(out_dir, config, *, words=(), word_lists=(), lexicon=None):
         )
     config = with_current_frontend(config)
     if lexicon is None:
+        words = sorted({w for path in word_lists for w in read_word_list(path)})
         lexicon = PhonemeLexicon.build(config.text.symbols, config.text.language, words=words)
     os.makedirs(out_dir, exist_ok=True)
     lexicon.save(os.path.join(out_dir, LEXICON_FILE))
