@@ -164,6 +164,19 @@ def test_g2p_trains_resumes_packs_and_transcribes_in_a_graph(lexicon_dir, tmp_pa
     assert report2["validation"] == report["validation"] and "g2p_lexicon" in report2
 
 
+def test_g2p_trains_under_xla_with_dense_ctc_labels(lexicon_dir, tmp_path):
+    # XLA cannot compile the sparse labels of the CPU's fast CTC kernel: the
+    # trainer switches the model to dense ones under jit_compile.
+    from mmae.runs import read_metrics
+    from mmae.training.g2p import g2p_config, train_g2p
+
+    config = g2p_config(lexicon_dir, overrides=TINY + ["train.jit_compile=true"])
+    run_dir = str(tmp_path / "run")
+    summary = train_g2p(config, lexicon_dir, run_dir, progress=False, max_steps=2)
+    assert summary["step"] == 2
+    assert all(np.isfinite(r["loss"]) for r in read_metrics(run_dir, "train"))
+
+
 class _Marker:
     """Stands in for a G2P: every word it reads becomes "ʒ", so the test sees which it read."""
 

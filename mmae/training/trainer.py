@@ -315,13 +315,17 @@ class Trainer:
             self.checkpoints.restore_optimizers(restore_path)
         if restore_path:
             logger.info("Resumed %s at step %d.", self.run_dir, step)
+        jit_compile = self._jit_compile()
+        if jit_compile and getattr(self.model, "sparse_ctc", False):
+            # XLA compiles CTC only with dense labels (no RaggedTensor.to_sparse).
+            self.model.sparse_ctc = False
         step_fn = make_train_step(
             self.model,
             stage,
             list(optimizers.values()),
             self.strategy,
             train.clip_norm,
-            self._jit_compile(),
+            jit_compile,
             self.traces,
         )
         hooks = self._policies(stage, optimizers, schedules, bar)
@@ -452,11 +456,13 @@ class Trainer:
         return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
 
     def _build(self, stage):
-        """Creates the model's variables for `stage` on one example; returns its loss names."""
-        losses = stage_losses(self.model, stage, self.example, tf.constant(0, tf.int64), True)
+        """Creates the model's variables for `stage` on one example; returns the names
+        of its validation losses (a model may measure more out of training)."""
+        step = tf.constant(0, tf.int64)
+        losses = stage_losses(self.model, stage, self.example, step, True)
         if not any(name == "loss" or name.endswith("/loss") for name in losses):
             raise ValueError(f"compute_losses for stage {stage.name!r} returned no 'loss'.")
-        return sorted(losses)
+        return sorted(stage_losses(self.model, stage, self.example, step, False))
 
     def _jit_compile(self):
         """train.jit_compile, with "auto" meaning: XLA on accelerators, not on CPU."""
