@@ -13,6 +13,9 @@ The model protocol: `model.parts` ({name: layer or None}) and
 returning a dict of float32 scalars whose "loss" is minimized (`step` counts
 from the stage's first step); `model.display(batch)` (a dict of 1-D/2-D
 arrays for TensorBoard) and, optionally, `model.mel_to_audio(log_mel)`.
+Validation logs the losses that `compute_losses` returns with
+`training=False`, which may be more than the training step's. A model whose
+`sparse_ctc` is true is switched to dense CTC labels under `jit_compile`.
 
 Safety: a step whose loss or gradient norm is not finite leaves weights and
 optimizer state as they were and is counted; `max_nonfinite_steps` in a row
