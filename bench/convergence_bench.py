@@ -116,6 +116,17 @@ VARIANTS = {
     "preset_decoder4": ["model.decoder_layers=4"],
     "preset_binarize150": ["loss.binarization_start=150", "loss.binarization_ramp=150"],
 }
+# Variants that start from a trained model instead of from nothing (`mmae
+# train --init-from`): a voice fine-tuned from another. The base is the
+# preset trained 60 CPU-minutes on a third flite voice, awb, whose corpus
+# shares no sentence with slt's and rms's (bench/README.md, "Starting from
+# another voice"): as a run (every part) and as a pack (what `mmae.pretrained`
+# keeps, as the bundled model does: the aligner and audio encoder start fresh).
+WARM_STARTS = {
+    "preset_from_awb": os.path.join("runs", "awb1600_base"),
+    "preset_from_awb_pack": os.path.join("runs", "awb1600_base_pack"),
+}
+VARIANTS.update({name: [] for name in WARM_STARTS})
 TARGETS = {10.0: 1.2, 30.0: 1.05}
 # The least share of a run's wall time spent in training steps.
 STEP_SHARE_MIN = 0.9
@@ -169,6 +180,8 @@ def quality_args(args, voice, data, variant, budget, marks):
     options += ["--work", work, "--marks", *map(str, marks)]
     for override in VARIANTS[variant]:
         options += ["--set", override]
+    if variant in WARM_STARTS:
+        options += ["--init-from", os.path.join(REPO, WARM_STARTS[variant])]
     if args.report_only:
         options.append("--report-only")
     return quality_bench.BENCHMARK.parse_args(options)
@@ -195,6 +208,7 @@ def measure(args):
                 continue
             variants[variant] = {
                 "overrides": VARIANTS[variant],
+                **({"init_from": WARM_STARTS[variant]} if variant in WARM_STARTS else {}),
                 "steps": run["steps"],
                 "machine_minutes": run["machine_minutes"],
                 "points": run["evaluation"],

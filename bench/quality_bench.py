@@ -102,6 +102,13 @@ def add_arguments(parser):
         "model, see MARKS)",
     )
     parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="start every run from this acoustic run or pretrained model (`mmae train "
+        "--init-from`), not from nothing",
+    )
+    parser.add_argument(
         "--eval-limit", type=int, help="evaluate only the first N held-out sentences"
     )
     parser.add_argument("--no-eval", action="store_true", help="skip the WER/MCD evaluations")
@@ -120,6 +127,7 @@ def command_args(args):
         + (["--config", args.config] if args.config != "flite16k" else [])
         + (["--marks", *map(str, args.marks)] if args.marks is not None else [])
         + (["--eval-limit", str(args.eval_limit)] if args.eval_limit else [])
+        + (["--init-from", _relative(args.init_from)] if args.init_from else [])
         + [option for value in args.overrides for option in ("--set", value)]
         + (["--work", os.path.relpath(args.work, REPO)] if args.work != WORK else [])
     )
@@ -130,6 +138,7 @@ def measure(args):
     from mmae.config import Config
     from mmae.datasets.prepare import load_dataset_info
     from mmae.training import train
+    from mmae.training.warm_start import warm_start_model_fn
 
     info = load_dataset_info(args.data)
     # The preset as it is now, not as it was when the data was prepared: a
@@ -145,10 +154,15 @@ def measure(args):
         for name in args.only or list(RUNS):
             config = base.with_overrides(common + RUNS[name])
             log(f"{name}: {args.minutes} min")
+            run_dir = os.path.join(args.work, name)
+            model_fn = None
+            if args.init_from:
+                model_fn = warm_start_model_fn(args.init_from, run_dir=run_dir, report=log)
             summary = train(
                 config,
                 args.data,
-                os.path.join(args.work, name),
+                run_dir,
+                model_fn=model_fn,
                 cpu_budget_s=60 * args.minutes * CORES,
                 snapshot_cpu_s=[60 * mark * CORES for mark in _marks(args, name)],
             )
@@ -156,6 +170,11 @@ def measure(args):
     if not (args.no_eval or args.report_only):
         evaluate_checkpoints(args)
     return collect(args, info)
+
+
+def _relative(path):
+    """`path` relative to the repository if it is a path there, else as given (a pack's name)."""
+    return os.path.relpath(path, REPO) if os.path.exists(path) else path
 
 
 def summary(results):

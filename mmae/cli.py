@@ -186,6 +186,14 @@ def build_parser():
     )
     _add_run_arguments(train, data_help="a directory made by `mmae prepare`")
     _add_config_arguments(train)
+    train.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="start from this acoustic run or pretrained model (e.g. flite_slt, the bundled "
+        "one) instead of from nothing: fine-tuning on a new voice. It must have the run's "
+        "model size, symbol set and features",
+    )
     train.set_defaults(run=_train)
 
     train_vocoder = commands.add_parser(
@@ -552,6 +560,12 @@ def _train(args):
         config = Config.load(load_dataset_info(args.data)["config"], overrides=args.overrides)
     else:
         config = _load_config(args)
+    if args.init_from:
+        from mmae.training.warm_start import warm_start_model_fn
+
+        options["model_fn"] = warm_start_model_fn(
+            args.init_from, run_dir=args.run_dir, report=print
+        )
     return _finished(train(config, args.data, args.run_dir, **options))
 
 
