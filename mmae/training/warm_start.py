@@ -116,8 +116,11 @@ def initialize(model, config, source, report=logger.info):
             + (f" ({'; '.join(sizes)}; the source's value first)" if sizes else "")
             + f". {error}"
         ) from None
-    fresh = sorted(set(model_parts or ()) - set(parts or model_parts or ()))
-    fresh = [name for name in fresh if model_parts[name] is not None]
+    fresh = sorted(
+        name
+        for name, layer in (model_parts or {}).items()
+        if layer is not None and name not in parts
+    )
     report(
         f"Starting from {source}: "
         + (", ".join(parts) if parts is not None else "every weight")
