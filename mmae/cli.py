@@ -265,6 +265,14 @@ def build_parser():
         "a resumed run keeps its own)",
         example="train.steps=2000",
     )
+    train_g2p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="G2P",
+        help="start from this G2P run or text frontend pack (en-us: the bundled one) instead "
+        "of from nothing, e.g. to fine-tune on a larger lexicon; it must have the run's "
+        "symbol set and g2p sizes",
+    )
     train_g2p.set_defaults(run=_train_g2p)
 
     predict_mels = commands.add_parser(
@@ -597,7 +605,8 @@ def _train_g2p(args):
 
     options = _run_options(args)
     config = g2p_config(args.data, args.config, args.overrides, run_dir=args.run_dir)
-    return _finished(train_g2p(config, args.data, args.run_dir, **options))
+    summary = train_g2p(config, args.data, args.run_dir, init_from=args.init_from, **options)
+    return _finished(summary)
 
 
 def _predict_mels(args):

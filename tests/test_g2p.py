@@ -164,6 +164,35 @@ def test_g2p_trains_resumes_packs_and_transcribes_in_a_graph(lexicon_dir, tmp_pa
     assert report2["validation"] == report["validation"] and "g2p_lexicon" in report2
 
 
+def test_a_g2p_run_starts_from_a_trained_g2p_run_or_pack(lexicon_dir, tmp_path, capsys):
+    from mmae import cli, pretrained, runs
+    from mmae.training.g2p import _initialize, build_g2p, g2p_config, train_g2p
+
+    config = g2p_config(lexicon_dir, overrides=TINY)
+    source = str(tmp_path / "source")
+    train_g2p(config, lexicon_dir, source, progress=False)
+    pack = str(tmp_path / "pack")
+    pretrained.pack_frontend(source, lexicon_dir, pack)
+    _, _, packed = runs.load_frontend(pack)
+    for origin in (source, pack):
+        model = build_g2p(config)
+        _initialize(model, config, origin)
+        for ours, theirs in zip(model.weights, packed.weights, strict=True):
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-4)
+    smaller = g2p_config(lexicon_dir, overrides=TINY + ["g2p.dim=8"])
+    with pytest.raises(ValueError, match="g2p.dim: 16 vs 8"):
+        _initialize(build_g2p(smaller), smaller, pack)
+    with pytest.raises(FileNotFoundError, match="--init-from nowhere"):
+        train_g2p(config, lexicon_dir, str(tmp_path / "x"), init_from="nowhere")
+    run_dir = str(tmp_path / "fine")
+    command = ["train-g2p", "--data", lexicon_dir, "--run-dir", run_dir, "--quiet"]
+    command += [a for o in TINY for a in ("--set", o)]
+    assert cli.main(command + ["--init-from", pack, "--steps", "2"]) == 0
+    # Resumed, the run needs its source no more.
+    assert cli.main(command + ["--init-from", str(tmp_path / "gone")]) == 0
+    assert "Trained to step 3" in capsys.readouterr().out
+
+
 def test_g2p_trains_under_xla_with_dense_ctc_labels(lexicon_dir, tmp_path):
     # XLA cannot compile the sparse labels of the CPU's fast CTC kernel: the
     # trainer switches the model to dense ones under jit_compile.

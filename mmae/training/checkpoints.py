@@ -102,6 +102,7 @@ class RunCheckpoints:
             raise CheckpointError(
                 f"{prefix}: the optimizer state does not match this stage: {error}"
             ) from error
+        status.expect_partial()  # the weights and the step are restored elsewhere
 
     def save(self, step):
         self._check_finite(step)

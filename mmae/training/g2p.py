@@ -3,7 +3,9 @@
 The run is an ordinary run directory (config, checkpoints with exact-step
 resume, metrics, TensorBoard with the CTC posteriors of a held-out word,
 budgets, the non-finite guard); only the model (`mmae.text.g2p.G2P`), its
-one stage and its batches (`mmae.datasets.words`) differ. The config is the
+one stage and its batches (`mmae.datasets.words`) differ. `init_from` starts
+it from a trained G2P (a run, or a packed frontend such as the bundled one),
+to fine-tune on a larger lexicon instead of training from nothing. The config is the
 prepared lexicon's (symbol set, voice), with a G2P preset
 (`mmae/configs/g2p.yaml`) laid over it, then `--set` overrides. Validation
 logs the greedy decoding's phoneme and word error rates on the held-out
@@ -16,11 +18,17 @@ Example:
 >>> summary["validation"]["phoneme_error_rate"]
 """
 
+import dataclasses
+import os
+
+from mmae import pretrained, runs
+from mmae.config import Config
 from mmae.datasets.words import make_word_dataset
 from mmae.text.g2p import G2P
 from mmae.training.presets import layered_config
 from mmae.training.regimes import Stage, Update
 from mmae.training.trainer import train
+from mmae.weights import load_weights
 
 __all__ = ["g2p_config", "train_g2p"]
 
@@ -38,16 +46,28 @@ def build_g2p(config, dataset_info=None):
     return G2P.from_run_config(config)
 
 
-def train_g2p(config, data_dir, run_dir, **kwargs):
+def train_g2p(config, data_dir, run_dir, init_from=None, **kwargs):
     """Trains (or resumes) a G2P run; returns `mmae.training.train`'s summary.
 
     Args:
         config: from `g2p_config` (a stored run's own config wins on resume).
         data_dir: written by `mmae prepare-lexicon`.
         run_dir: the run directory.
+        init_from: a G2P run, a packed text frontend, or a bundled frontend's
+            language ("en-us") to start from; it must have `config`'s symbol
+            set and `g2p` sizes. Neither read nor needed once the run
+            has a checkpoint of its own.
         **kwargs: forwarded to `train` (`progress`, `max_steps`,
             `time_budget_s`, `cpu_budget_s`, `strategy`, `tpu`, ...).
     """
+    resuming = bool(runs.checkpoints(os.path.join(run_dir, "checkpoints")))
+    source = _resolve(init_from) if init_from and not resuming else None
+
+    def build(config, dataset_info):
+        model = build_g2p(config, dataset_info)
+        if source:
+            _initialize(model, config, source)
+        return model
 
     def stages(config):
         return [Stage("g2p", 0, config.train.steps, (Update("ctc"),))]
@@ -56,8 +76,45 @@ def train_g2p(config, data_dir, run_dir, **kwargs):
         config,
         data_dir,
         run_dir,
-        model_fn=build_g2p,
+        model_fn=build,
         stages=stages,
         dataset_fn=make_word_dataset,
         **kwargs,
     )
+
+
+def _resolve(source):
+    """The directory of `source`: a G2P run, a frontend pack, or a bundled frontend's language."""
+    if os.path.exists(os.path.join(source, "config.yaml")):
+        return source
+    try:
+        return pretrained.frontend_path(source)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"--init-from {source}: neither a G2P run, a text frontend pack, nor a "
+            "bundled frontend's language (en-us)."
+        ) from None
+
+
+def _initialize(model, config, source):
+    """Loads `source`'s G2P weights into the new run's model (a resume overwrites them)."""
+    theirs = Config.load(os.path.join(source, "config.yaml"))
+    ours = dataclasses.asdict(config.g2p)
+    differences = [
+        f"g2p.{key}: {value!r} vs {ours[key]!r}"
+        for key, value in dataclasses.asdict(theirs.g2p).items()
+        if key != "dropout" and value != ours[key]
+    ]
+    if theirs.text.symbols != config.text.symbols:
+        differences.append(
+            f"text.symbol_set: {theirs.text.symbol_set!r} vs {config.text.symbol_set!r}"
+        )
+    if differences:
+        raise ValueError(
+            f"{source} cannot start this G2P run: {'; '.join(differences)} (the source's "
+            "value first)."
+        )
+    if runs.is_frontend(source):
+        load_weights(model, os.path.join(source, runs.PRETRAINED_WEIGHTS))
+    else:
+        runs.restore_weights(model, source)
