@@ -53,7 +53,7 @@ scripts/make_bundled_frontend.sh): a pronunciation lexicon that
 `PhonemeTokenizer` (WordNet's words and inflections and a spelling
 dictionary's words, about 380k entries with the context forms of function
 words and the word pairs espeak-ng joins), and a learned grapheme-to-phoneme
-model (`mmae.text.g2p.G2P`) trained on WordNet's words. The graph splits the
+model (`mmae.text.g2p.G2P`) trained on the lexicon's words. The graph splits the
 normalized text at phonemizer's
 punctuation marks (which it keeps as they are), looks every word up in its
 context, and joins the forms with spaces. A word not in the lexicon is read
