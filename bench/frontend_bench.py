@@ -57,7 +57,7 @@ from bench.harness import REPO, Benchmark, logger, pyplot, save_figure
 LICENSES = "/usr/share/common-licenses"
 # Where scripts/make_bundled_frontend.sh prepares the bundled G2P's words
 # (WordNet's and the spelling dictionary's, since frontend version 8).
-DEFAULT_LEXICON = os.path.join("prepared", "lexicon_dict")
+DEFAULT_LEXICON = os.path.join("prepared", "lexicon_insane")
 # Held-out words the G2P transcribes a call.
 G2P_CHUNK = 1024
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -76,7 +76,7 @@ def add_arguments(parser):
         "--lexicon",
         default=DEFAULT_LEXICON,
         help="the `mmae prepare-lexicon` directory the G2P was trained from, made there if "
-        "missing (default: prepared/lexicon_dict, as scripts/make_bundled_frontend.sh makes it)",
+        "missing (default: prepared/lexicon_insane, as scripts/make_bundled_frontend.sh makes it)",
     )
     parser.add_argument(
         "--sentences", type=int, default=400, help="sentences per text (default: 400)"
@@ -157,7 +157,7 @@ def measure(args):
     pack = args.pack or pretrained.frontend_path("en-us")
     config, lexicon, g2p = runs.load_frontend(pack)
     if not os.path.exists(os.path.join(args.lexicon, "validation.tsv")):
-        log(f"phonemizing the lexicon into {args.lexicon} (about four minutes)")
+        log(f"phonemizing the lexicon into {args.lexicon} (about eight minutes)")
         prepare_lexicon(args.lexicon, config, word_lists=[DICTIONARY_WORD_LIST])
     held_out = read_words(args.lexicon, "validation")
     if args.quick:

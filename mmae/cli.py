@@ -228,7 +228,7 @@ def build_parser():
         description="Build the pronunciation lexicon of the text frontend (WordNet's words, "
         "their inflections and context forms, and a spelling dictionary's words, read by "
         "espeak-ng) and split its words into train and held-out TSVs for `mmae train-g2p`. "
-        "Needs espeak-ng, phonemizer, wordnet-base and wamerican-huge (scripts/setup.sh "
+        "Needs espeak-ng, phonemizer, wordnet-base and wamerican-insane (scripts/setup.sh "
         "installs them).",
     )
     prepare_lexicon.add_argument("out", help="output directory")
@@ -238,7 +238,7 @@ def build_parser():
         default=None,
         metavar="PATH",
         help="one-word-a-line lists whose words join the lexicon (default: "
-        "/usr/share/dict/american-english-huge, from wamerican-huge; none when given "
+        "/usr/share/dict/american-english-insane, from wamerican-insane; none when given "
         "without a path). The G2P trains on every word of the lexicon",
     )
     _add_config_arguments(

@@ -24,10 +24,12 @@ as_root() {
 missing=()
 command -v flite >/dev/null || missing+=(flite)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
-# WordNet and a spelling dictionary's word list: the words of the text
-# frontend's pronunciation lexicon (`mmae prepare-lexicon`).
+# WordNet and a spelling dictionary's word lists: the words of the text
+# frontend's pronunciation lexicon (`mmae prepare-lexicon`; the huge list
+# is the first stage of scripts/make_bundled_frontend.sh).
 [[ -d /usr/share/wordnet ]] || missing+=(wordnet-base)
 [[ -f /usr/share/dict/american-english-huge ]] || missing+=(wamerican-huge)
+[[ -f /usr/share/dict/american-english-insane ]] || missing+=(wamerican-insane)
 # The test suite drives `mmae serve`'s page in Debian's headless Chromium.
 if [[ ,$extras, == *,dev,* ]]; then
   command -v chromium >/dev/null || missing+=(chromium)

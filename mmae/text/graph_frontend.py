@@ -61,7 +61,8 @@ as a known stem plus "s" ("licensor's"), by the G2P, or, with no vowel
 letter (an acronym: "gpl"), with letter names, as espeak-ng spells it
 ("dʒˌiːpˌiːˈɛl"); a hyphenated word not in the lexicon is read as the phrase
 of its parts, said as one word ("peer-to-peer": "pˈɪɹɾəpˈɪɹ").
-The pack adds about 4 MB to a SavedModel.
+The pack's lexicon and G2P go into a SavedModel (the bundled model's is
+52.8 MB with version 9's lexicon, 46.1 MB with version 8's).
 
 Agreement with `PhonemeTokenizer` (exact equality of all ids of a text) and
 the G2P's error rates on held-out words are measured by

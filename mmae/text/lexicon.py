@@ -46,9 +46,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 WORDNET_DIR = "/usr/share/wordnet"
-# A spelling dictionary's word list (Debian package `wamerican-huge`, about
-# 350k entries with names, places and technical words that WordNet lacks).
-DICTIONARY_WORD_LIST = "/usr/share/dict/american-english-huge"
+# A spelling dictionary's word list (Debian package `wamerican-insane`, about
+# 660k entries with names, places and technical words that WordNet lacks).
+DICTIONARY_WORD_LIST = "/usr/share/dict/american-english-insane"
 _WORDNET_PARTS = ("noun", "verb", "adj", "adv")
 _WORD_RE = re.compile(r"[a-z]+(?:['-][a-z]+)*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -420,7 +420,7 @@ def read_word_list(path):
         FileNotFoundError: `path` does not exist.
     """
     if not os.path.exists(path):
-        hint = " (sudo apt-get install wamerican-huge, or scripts/setup.sh)"
+        hint = " (sudo apt-get install wamerican-insane, or scripts/setup.sh)"
         raise FileNotFoundError(
             f"No word list at {path}" + (hint if path == DICTIONARY_WORD_LIST else "") + "."
         )

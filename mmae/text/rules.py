@@ -48,9 +48,14 @@ Versions:
        on the whole (phoneme error rate 2.3% against 3.2% on the
        dictionary's held-out words; "Meshullam" now as espeak-ng does,
        "Iddo" no longer).
+    9: the lexicon also holds the words of Debian's larger spelling
+       dictionary (wamerican-insane: 213k more words, most of them names and
+       rare words, such as "Ahaz", "Iddo" or "Othniel"), and the G2P is
+       version 8's fine-tuned on this lexicon's words (phoneme error rate
+       2.2% against 3.1% on its held-out words).
 """
 
-FRONTEND_VERSION = 8
+FRONTEND_VERSION = 9
 
 # Typographic characters that NFKD leaves alone, mapped to what a plain
 # ASCII writer would have typed. Dashes are handled separately because
