@@ -97,7 +97,7 @@ def _resolve(source):
 
 
 def _initialize(model, config, source):
-    """Loads `source`'s G2P weights into the new run's model (a resume overwrites them)."""
+    """Loads `source`'s G2P weights into the new run's model, after checking that they fit."""
     theirs = Config.load(os.path.join(source, "config.yaml"))
     ours = dataclasses.asdict(config.g2p)
     differences = [
