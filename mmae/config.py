@@ -504,13 +504,20 @@ def frontend_mismatch(text_config):
     )
 
 
-def audio_differences(expected, found):
-    """`["audio.KEY: A vs B", ...]` for the feature settings two `AudioConfig`s disagree on."""
+def setting_differences(expected, found, section, keys=None):
+    """`["SECTION.KEY: A vs B", ...]` for the `keys` (default: all) two config sections disagree on."""
+    if keys is None:
+        keys = [field.name for field in dataclasses.fields(expected)]
     return [
-        f"audio.{key}: {getattr(expected, key)!r} vs {getattr(found, key)!r}"
-        for key in FEATURE_KEYS["audio"]
+        f"{section}.{key}: {getattr(expected, key)!r} vs {getattr(found, key)!r}"
+        for key in keys
         if getattr(expected, key) != getattr(found, key)
     ]
+
+
+def audio_differences(expected, found):
+    """`["audio.KEY: A vs B", ...]` for the feature settings two `AudioConfig`s disagree on."""
+    return setting_differences(expected, found, "audio", FEATURE_KEYS["audio"])
 
 
 # Settings that moved to another section: configs written before the move

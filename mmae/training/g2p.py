@@ -22,7 +22,7 @@ import dataclasses
 import os
 
 from mmae import pretrained, runs
-from mmae.config import Config
+from mmae.config import Config, setting_differences
 from mmae.datasets.words import make_word_dataset
 from mmae.text.g2p import G2P
 from mmae.training.presets import layered_config
@@ -99,16 +99,9 @@ def _resolve(source):
 def _initialize(model, config, source):
     """Loads `source`'s G2P weights into the new run's model, after checking that they fit."""
     theirs = Config.load(os.path.join(source, "config.yaml"))
-    ours = dataclasses.asdict(config.g2p)
-    differences = [
-        f"g2p.{key}: {value!r} vs {ours[key]!r}"
-        for key, value in dataclasses.asdict(theirs.g2p).items()
-        if key != "dropout" and value != ours[key]
-    ]
-    if theirs.text.symbols != config.text.symbols:
-        differences.append(
-            f"text.symbol_set: {theirs.text.symbol_set!r} vs {config.text.symbol_set!r}"
-        )
+    sizes = [f.name for f in dataclasses.fields(config.g2p) if f.name != "dropout"]
+    differences = setting_differences(theirs.g2p, config.g2p, "g2p", sizes)
+    differences += setting_differences(theirs.text, config.text, "text", ("symbol_set",))
     if differences:
         raise ValueError(
             f"{source} cannot start this G2P run: {'; '.join(differences)} (the source's "

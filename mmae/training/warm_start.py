@@ -13,7 +13,6 @@ speaker table is taken only when both have the same number of speakers.
 Resuming the new run restores its own checkpoint over these weights.
 """
 
-import dataclasses
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ import os
 import tensorflow as tf
 
 from mmae import pretrained, runs
-from mmae.config import Config, audio_differences
+from mmae.config import Config, audio_differences, setting_differences
 from mmae.weights import CheckpointError, load_weights
 
 logger = logging.getLogger(__name__)
@@ -78,11 +77,9 @@ def initialize(model, config, source, report=logger.info):
             the message names the model settings that differ.
     """
     source_config = Config.load(os.path.join(source, "config.yaml"))
-    problems = [
-        f"text.{key}: {getattr(source_config.text, key)!r} vs {getattr(config.text, key)!r}"
-        for key in ("tokenizer", "symbol_set", "vocab_size")
-        if getattr(source_config.text, key) != getattr(config.text, key)
-    ]
+    problems = setting_differences(
+        source_config.text, config.text, "text", ("tokenizer", "symbol_set", "vocab_size")
+    )
     problems += audio_differences(source_config.audio, config.audio)
     if problems:
         raise ValueError(
@@ -105,12 +102,7 @@ def initialize(model, config, source, report=logger.info):
         else:
             runs.restore_weights(model, source, parts=parts)
     except CheckpointError as error:
-        theirs, ours = dataclasses.asdict(source_config.model), dataclasses.asdict(config.model)
-        sizes = [
-            f"model.{key}: {theirs[key]!r} vs {ours[key]!r}"
-            for key in theirs
-            if theirs[key] != ours[key]
-        ]
+        sizes = setting_differences(source_config.model, config.model, "model")
         raise CheckpointError(
             f"{source} cannot start this run: its weights do not fit this model"
             + (f" ({'; '.join(sizes)}; the source's value first)" if sizes else "")
